@@ -1,0 +1,130 @@
+"""Turn what Lambda hands the handler into a `Request`, and a `Response` back into what Lambda expects.
+
+Each event source is a small class with `matches(event)`; the first that matches parses the event
+(the Mangum pattern). Function URL events (payload format 2.0, also API Gateway HTTP APIs) carry an
+HTTP request; a direct invoke carries the prediction body itself.
+"""
+
+import base64
+import binascii
+import json
+
+from .errors import BadRequest, PayloadTooLarge
+
+MAX_BODY_BYTES = 6 * 1024 * 1024  # function URL and synchronous invoke payload limit
+
+
+class Request:
+    """An HTTP request as the function sees it. The body is decoded from JSON once, on demand."""
+
+    __slots__ = ("method", "path", "headers", "query", "body", "_json", "_has_json")
+
+    def __init__(self, method: str, path: str, headers: dict[str, str] | None = None,
+                 query: str = "", body: bytes = b"", json_body=None, has_json: bool = False):
+        self.method = method.upper()
+        self.path = path
+        self.headers = headers or {}
+        self.query = query
+        self.body = body
+        self._json = json_body
+        self._has_json = has_json
+
+    def json(self):
+        if not self._has_json:
+            self._json = parse_json(self.body)
+            self._has_json = True
+        return self._json
+
+
+class Response:
+    __slots__ = ("status", "body", "headers")
+
+    def __init__(self, status: int, body, headers: dict[str, str] | None = None):
+        self.status = status
+        self.body = body  # a JSON-serialisable object
+        self.headers = headers or {}
+
+
+def parse_json(body: bytes):
+    if not body or not body.strip():
+        raise BadRequest('request body is empty; send JSON such as {"instances": [[5.1, 3.5, 1.4, 0.2]]}')
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError:
+        raise BadRequest("request body is not valid UTF-8 JSON") from None
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise BadRequest("request body is nested too deeply") from None
+
+
+def dump_json(obj) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
+class FunctionUrlEvent:
+    """Payload format 2.0: function URLs and API Gateway HTTP APIs."""
+
+    @staticmethod
+    def matches(event) -> bool:
+        return isinstance(event, dict) and event.get("version") == "2.0" and "requestContext" in event
+
+    @staticmethod
+    def parse(event: dict) -> Request:
+        http = event["requestContext"].get("http") or {}
+        body = event.get("body") or ""
+        if event.get("isBase64Encoded"):
+            try:
+                raw = base64.b64decode(body, validate=True)
+            except (binascii.Error, ValueError):
+                raise BadRequest("request body is marked base64-encoded but is not valid base64") from None
+        else:
+            raw = body.encode("utf-8")
+        if len(raw) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"request body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES} bytes (6 MB)")
+        return Request(
+            method=http.get("method", "GET"),
+            path=event.get("rawPath") or http.get("path") or "/",
+            headers=event.get("headers") or {},
+            query=event.get("rawQueryString") or "",
+            body=raw,
+        )
+
+    @staticmethod
+    def render(response: Response) -> dict:
+        headers = {"content-type": "application/json"}
+        headers.update(response.headers)
+        return {
+            "statusCode": response.status,
+            "headers": headers,
+            "body": dump_json(response.body),
+            "isBase64Encoded": False,
+        }
+
+
+class DirectInvoke:
+    """`aws lambda invoke --payload '{"instances": ...}'`: the event is the prediction request."""
+
+    @staticmethod
+    def matches(event) -> bool:
+        return not FunctionUrlEvent.matches(event)
+
+    @staticmethod
+    def parse(event) -> Request:
+        return Request("POST", "/predict", json_body=event, has_json=True)
+
+    @staticmethod
+    def render(response: Response):
+        if response.status >= 400:
+            return {"error": response.body.get("error", ""), "status": response.status}
+        return response.body
+
+
+EVENT_SOURCES = (FunctionUrlEvent, DirectInvoke)
+
+
+def source_for(event):
+    for source in EVENT_SOURCES:
+        if source.matches(event):
+            return source
+    raise BadRequest("unrecognised event")  # unreachable: DirectInvoke takes the rest

@@ -1,0 +1,187 @@
+"""The model holder: one ONNX Runtime session per execution environment, loaded on first use.
+
+The model's path and name come from the environment (`INFER_MODEL_PATH`, `INFER_MODEL_NAME`); a
+manifest beside the model (`iris.onnx` -> `iris.json`) may give the name and class labels.
+"""
+
+import json
+import math
+import os
+import threading
+import time
+
+import numpy as np
+import onnxruntime as ort
+
+from .errors import ModelUnavailable
+
+DEFAULT_MODEL_PATH = "model/model.onnx"  # relative to LAMBDA_TASK_ROOT
+LAMBDA_MB_PER_VCPU = 1769  # Lambda grants one vCPU per 1769 MB of memory
+
+# ONNX Runtime element types -> numpy dtype and Open Inference Protocol datatype.
+ORT_TYPES = {
+    "tensor(float)": (np.float32, "FP32"),
+    "tensor(double)": (np.float64, "FP64"),
+    "tensor(float16)": (np.float16, "FP16"),
+    "tensor(int8)": (np.int8, "INT8"),
+    "tensor(int16)": (np.int16, "INT16"),
+    "tensor(int32)": (np.int32, "INT32"),
+    "tensor(int64)": (np.int64, "INT64"),
+    "tensor(uint8)": (np.uint8, "UINT8"),
+    "tensor(uint16)": (np.uint16, "UINT16"),
+    "tensor(uint32)": (np.uint32, "UINT32"),
+    "tensor(uint64)": (np.uint64, "UINT64"),
+    "tensor(bool)": (np.bool_, "BOOL"),
+    "tensor(string)": (np.object_, "BYTES"),
+}
+
+
+class TensorSpec:
+    """Name, element type and shape of a model input or output; `None` marks a dynamic dimension."""
+
+    __slots__ = ("name", "ort_type", "dtype", "datatype", "shape")
+
+    def __init__(self, name: str, ort_type: str, shape):
+        self.name = name
+        self.ort_type = ort_type
+        self.dtype, self.datatype = ORT_TYPES.get(ort_type, (None, ort_type))
+        self.shape = [d if isinstance(d, int) and d >= 0 else None for d in (shape or [])]
+
+    @property
+    def shape_text(self) -> str:
+        return "[" + ", ".join("-1" if d is None else str(d) for d in self.shape) + "]"
+
+    def metadata(self) -> dict:
+        return {"name": self.name, "datatype": self.datatype, "shape": [-1 if d is None else d for d in self.shape]}
+
+
+class Model:
+    """A loaded session with its signature."""
+
+    def __init__(self, name: str, path: str, session, labels=None, load_ms: float = 0.0):
+        self.name = name
+        self.path = path
+        self.session = session
+        self.labels = labels
+        self.load_ms = load_ms
+        self.inputs = [TensorSpec(i.name, i.type, i.shape) for i in session.get_inputs()]
+        self.outputs = [TensorSpec(o.name, o.type, o.shape) for o in session.get_outputs()]
+        self.output_names = [o.name for o in self.outputs]
+
+    def run(self, feeds: dict) -> dict:
+        values = self.session.run(self.output_names, feeds)
+        return dict(zip(self.output_names, values))
+
+
+def available_cpus() -> int:
+    """CPUs this process may really use: affinity, cgroup quota, and Lambda's memory-to-vCPU ratio."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()
+        if quota != "max":
+            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    memory_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
+    if memory_mb.isdigit():
+        cpus = min(cpus, max(1, round(int(memory_mb) / LAMBDA_MB_PER_VCPU)))
+    return cpus
+
+
+def thread_count() -> int:
+    override = os.environ.get("INFER_THREADS", "")
+    return int(override) if override.isdigit() and int(override) > 0 else available_cpus()
+
+
+def session_options():
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = thread_count()
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    return options
+
+
+def read_manifest(model_path: str) -> dict:
+    root, _ = os.path.splitext(model_path)
+    try:
+        with open(root + ".json", encoding="utf-8") as f:
+            manifest = json.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ModelUnavailable(f"cannot read the model manifest {root}.json: {exc}") from None
+    return manifest if isinstance(manifest, dict) else {}
+
+
+class ModelHolder:
+    """Loads the model at most once, on first use, safely from any thread."""
+
+    def __init__(self, path: str, name: str | None = None):
+        self.path = path
+        self._name = name
+        self._manifest = None
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def manifest(self) -> dict:
+        if self._manifest is None:
+            self._manifest = read_manifest(self.path)
+        return self._manifest
+
+    @property
+    def name(self) -> str:
+        """Known without loading the model: `--name`, else the manifest's name, else the file's stem."""
+        if not self._name:
+            stem = os.path.splitext(os.path.basename(self.path))[0]
+            self._name = self.manifest.get("name") or stem
+        return self._name
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def get(self) -> Model:
+        model = self._model
+        if model is not None:
+            return model
+        with self._lock:
+            if self._model is None:
+                self._model = self._load()
+            return self._model
+
+    def _load(self) -> Model:
+        if not os.path.isfile(self.path):
+            raise ModelUnavailable(f"model file not found: {self.path} (set INFER_MODEL_PATH to the .onnx file)")
+        start = time.perf_counter()
+        try:
+            session = ort.InferenceSession(self.path, session_options(), providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types for bad files
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelUnavailable(f"cannot load model {self.path}: {first_line}") from None
+        load_ms = (time.perf_counter() - start) * 1000.0
+        return Model(self.name, self.path, session, self.manifest.get("labels"), load_ms)
+
+
+_holder: ModelHolder | None = None
+_holder_lock = threading.Lock()
+
+
+def holder() -> ModelHolder:
+    """The execution environment's model holder, configured from the environment on first call."""
+    global _holder
+    if _holder is None:
+        with _holder_lock:
+            if _holder is None:
+                task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
+                path = os.environ.get("INFER_MODEL_PATH") or os.path.join(task_root, DEFAULT_MODEL_PATH)
+                _holder = ModelHolder(path, os.environ.get("INFER_MODEL_NAME") or None)
+    return _holder
+
+
+def reset(new: ModelHolder | None = None) -> None:
+    """Forget the loaded model (tests), or install a specific holder."""
+    global _holder
+    _holder = new

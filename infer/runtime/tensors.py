@@ -1,0 +1,110 @@
+"""JSON values -> numpy arrays of a model input's dtype and shape.
+
+A value is cast to the input's dtype only when no information is lost (1.0 -> int64 is fine, 1.5 is
+refused); every refusal names the input, what was expected and what was received.
+"""
+
+import numpy as np
+
+from .errors import BadRequest
+from .model import TensorSpec
+
+_KIND_NAMES = {"b": "booleans", "i": "integers", "u": "integers", "f": "numbers", "U": "strings", "S": "strings"}
+
+
+def _describe(arr: np.ndarray) -> str:
+    return _KIND_NAMES.get(arr.dtype.kind, "mixed values")
+
+
+def _ragged_detail(value, where: str) -> str:
+    """Find the first place where sibling lists differ in length or nesting."""
+    stack = [(value, where)]
+    while stack:
+        node, path = stack.pop()
+        if not isinstance(node, list) or not node:
+            continue
+        first_is_list = isinstance(node[0], list)
+        first_len = len(node[0]) if first_is_list else None
+        for i, item in enumerate(node):
+            if isinstance(item, list) != first_is_list:
+                return f"{path}[{i}] is {'a list' if isinstance(item, list) else 'a single value'} but {path}[0] is not"
+            if first_is_list and len(item) != first_len:
+                return f"{path}[{i}] has {len(item)} values but {path}[0] has {first_len}"
+        stack.extend((item, f"{path}[{i}]") for i, item in reversed(list(enumerate(node))))
+    return f"{where} is ragged"
+
+
+def to_array(value, spec: TensorSpec, where: str) -> np.ndarray:
+    """Convert a JSON value for input `spec`; `where` names it in errors (e.g. "instances")."""
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError):
+        raise BadRequest(
+            f"input '{spec.name}': ragged array: {_ragged_detail(value, where)}; "
+            f"every row must have the same length (expected shape {spec.shape_text})"
+        ) from None
+    arr = cast(arr, spec, where)
+    check_shape(arr, spec)
+    return arr
+
+
+def cast(arr: np.ndarray, spec: TensorSpec, where: str) -> np.ndarray:
+    target = np.dtype(spec.dtype) if spec.dtype is not None else None
+    if target is None:
+        raise BadRequest(f"input '{spec.name}' has type {spec.ort_type}, which infer cannot feed from JSON")
+    kind = arr.dtype.kind
+    if kind == "O":
+        raise BadRequest(
+            f"input '{spec.name}' expects {target.name}; {where} mixes types or contains null"
+        )
+    if target.kind == "O":  # string tensor
+        if kind in "US":
+            return arr.astype(object)
+        raise BadRequest(f"input '{spec.name}' expects strings; got {_describe(arr)}")
+    if kind in "US":
+        raise BadRequest(f"input '{spec.name}' expects {target.name}; got strings")
+    if target.kind == "b":
+        if kind == "b":
+            return arr
+        raise BadRequest(f"input '{spec.name}' expects booleans (true/false); got {_describe(arr)}")
+    if kind == "b":
+        raise BadRequest(f"input '{spec.name}' expects {target.name}; got booleans")
+    if arr.dtype == target:
+        return arr
+    if target.kind == "f":
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = arr.astype(target)
+        if out.size and not np.array_equal(np.isfinite(out), np.isfinite(arr)):
+            raise BadRequest(f"input '{spec.name}': a value is out of range for {target.name}")
+        return out
+    # integer target
+    if kind == "f":
+        if arr.size and not np.all(np.isfinite(arr)):
+            raise BadRequest(f"input '{spec.name}' expects integers; got NaN or infinity")
+        if arr.size and not np.all(arr == np.trunc(arr)):
+            sample = arr[arr != np.trunc(arr)].flat[0]
+            raise BadRequest(f"input '{spec.name}' expects integers ({target.name}); got {sample!r}, which is not whole")
+    info = np.iinfo(target)
+    if arr.size and (arr.min() < info.min or arr.max() > info.max):
+        raise BadRequest(f"input '{spec.name}': a value is out of range for {target.name} [{info.min}, {info.max}]")
+    return arr.astype(target)
+
+
+def check_shape(arr: np.ndarray, spec: TensorSpec) -> None:
+    if not spec.shape:  # rank unknown to the model: let onnxruntime decide
+        return
+    got = "[" + ", ".join(str(d) for d in arr.shape) + "]"
+    if arr.ndim != len(spec.shape):
+        hint = ""
+        if arr.ndim == len(spec.shape) - 1:
+            hint = "; each instance must itself be a list: {\"instances\": [[...], [...]]}"
+        raise BadRequest(f"input '{spec.name}' expects shape {spec.shape_text} (-1 means any size); got {got}{hint}")
+    for axis, (want, have) in enumerate(zip(spec.shape, arr.shape)):
+        if want is not None and want != have:
+            what = f"{want} features per row" if axis == len(spec.shape) - 1 else f"size {want} on axis {axis}"
+            raise BadRequest(
+                f"input '{spec.name}' expects shape {spec.shape_text} (-1 means any size): "
+                f"{what}, got {have} (shape {got})"
+            )
+    if arr.size == 0:
+        raise BadRequest(f"input '{spec.name}' is empty; expected shape {spec.shape_text}")
