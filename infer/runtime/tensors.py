@@ -54,9 +54,12 @@ def cast(arr: np.ndarray, spec: TensorSpec, where: str) -> np.ndarray:
         raise BadRequest(f"input '{spec.name}' has type {spec.ort_type}, which infer cannot feed from JSON")
     kind = arr.dtype.kind
     if kind == "O":
-        raise BadRequest(
-            f"input '{spec.name}' expects {target.name}; {where} mixes types or contains null"
-        )
+        items = arr.ravel().tolist()
+        if any(v is None for v in items):
+            raise BadRequest(f"input '{spec.name}' expects {target.name}; {where} contains null")
+        if all(isinstance(v, int) for v in items):
+            raise BadRequest(f"input '{spec.name}': a value is out of range for {target.name} (integers must fit in 64 bits)")
+        raise BadRequest(f"input '{spec.name}' expects {target.name}; {where} mixes types")
     if target.kind == "O":  # string tensor
         if kind in "US":
             return arr.astype(object)
@@ -82,8 +85,8 @@ def cast(arr: np.ndarray, spec: TensorSpec, where: str) -> np.ndarray:
         if arr.size and not np.all(np.isfinite(arr)):
             raise BadRequest(f"input '{spec.name}' expects integers; got NaN or infinity")
         if arr.size and not np.all(arr == np.trunc(arr)):
-            sample = arr[arr != np.trunc(arr)].flat[0]
-            raise BadRequest(f"input '{spec.name}' expects integers ({target.name}); got {sample!r}, which is not whole")
+            sample = arr[arr != np.trunc(arr)].flat[0].item()
+            raise BadRequest(f"input '{spec.name}' expects integers ({target.name}); got {sample}, which is not whole")
     info = np.iinfo(target)
     if arr.size and (arr.min() < info.min or arr.max() > info.max):
         raise BadRequest(f"input '{spec.name}': a value is out of range for {target.name} [{info.min}, {info.max}]")

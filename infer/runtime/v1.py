@@ -49,7 +49,7 @@ def _decode_rows(instances, model: Model) -> dict:
         if missing or extra:
             raise BadRequest(
                 f"instances[{i}] must have exactly the model's inputs ({_names(names)}); "
-                + (f"missing {_names(missing)}" if missing else f"unknown {_names(extra)}")
+                + _difference(missing, extra)
             )
         for name in names:
             columns[name].append(instance[name])
@@ -68,7 +68,7 @@ def _decode_columns(inputs, model: Model) -> dict:
     if missing or extra:
         raise BadRequest(
             f'"inputs" must have exactly the model\'s inputs ({_names(names)}); '
-            + (f"missing {_names(missing)}" if missing else f"unknown {_names(extra)}")
+            + _difference(missing, extra)
         )
     return {spec.name: to_array(inputs[spec.name], spec, f"inputs.{spec.name}") for spec in specs}
 
@@ -83,6 +83,11 @@ def encode(outputs: dict, fmt: str, batch_size: int) -> dict:
         # An output without a batch axis cannot be split per instance: answer it whole.
         return {"predictions": values}
     return {"predictions": [{name: v[i] for name, v in values.items()} for i in range(batch_size)]}
+
+
+def _difference(missing, extra) -> str:
+    parts = ([f"missing {_names(missing)}"] if missing else []) + ([f"unknown {_names(extra)}"] if extra else [])
+    return "; ".join(parts)
 
 
 def _names(names) -> str:

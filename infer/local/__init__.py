@@ -1,0 +1,1 @@
+"""The local Lambda emulator: function URL front end -> Runtime API -> awslambdaric subprocesses."""

@@ -1,0 +1,43 @@
+"""The emulator as one object: a function URL on 127.0.0.1 in front of a pool of real Lambda environments.
+
+    with Emulator(model_function("models/iris.onnx")) as emu:
+        urllib.request.urlopen(emu.url + "/v2/health/ready")
+"""
+
+from .frontend import FunctionUrlServer
+from .function import FunctionConfig
+from .pool import Pool
+
+
+class Emulator:
+    def __init__(self, function: FunctionConfig, concurrency: int = 4, host: str = "127.0.0.1",
+                 port: int = 0, log=None):
+        self.function = function
+        self.pool = Pool(function, concurrency, log)
+        self.server = FunctionUrlServer(self.pool, host, port)  # binds now: a busy port fails here
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def reports(self) -> list[dict]:
+        return list(self.pool.reports)
+
+    def start(self) -> "Emulator":
+        self.server.start_background()
+        return self
+
+    def serve_forever(self) -> None:
+        self.server.serve_forever()
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.pool.close()
+        self.function.remove_staging()
+
+    def __enter__(self) -> "Emulator":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

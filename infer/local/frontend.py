@@ -1,0 +1,76 @@
+"""The function URL front end: HTTP request -> payload 2.0 event -> pool -> HTTP response."""
+
+import json
+import threading
+import uuid
+
+from .events import build_event, response_from_result
+from .httputil import BodyTooLarge, QuietHandler, Server, read_body
+from .pool import Pool
+
+MAX_REQUEST_BYTES = 6 * 1024 * 1024  # function URL request payload limit
+
+
+def _error(message: str) -> bytes:
+    return json.dumps({"error": message}).encode()
+
+
+class FunctionUrlHandler(QuietHandler):
+    server: "FunctionUrlServer"
+
+    def _serve(self):
+        pool = self.server.pool
+        request_id = str(uuid.uuid4())
+        id_header = [("x-amzn-RequestId", request_id)]
+        try:
+            body = read_body(self, MAX_REQUEST_BYTES)
+        except BodyTooLarge as exc:
+            self.close_connection = True
+            return self.send(413, _error(f"request body is {exc.size} bytes; a function URL accepts at most "
+                                         f"{MAX_REQUEST_BYTES} bytes (6 MB)"), id_header)
+        except ValueError:
+            self.close_connection = True
+            return self.send(400, _error("malformed chunked request body"), id_header)
+        event = build_event(
+            self.command, self.path, list(self.headers.items()), body, request_id,
+            source_ip=self.client_address[0], protocol=self.request_version,
+            region=pool.function.region,
+        )
+        invocation = pool.invoke(json.dumps(event).encode(), request_id)
+        if invocation.outcome == "ok":
+            response = response_from_result(invocation.payload)
+            return self.send(response.status, response.body, id_header + response.headers, content_type=None)
+        if invocation.outcome == "throttled":
+            return self.send(429, _error(
+                f"Rate Exceeded: all {pool.concurrency} execution environments are busy "
+                "(raise --concurrency to allow more)"), id_header + [("x-amzn-ErrorType", "TooManyRequestsException")])
+        reason = {
+            "error": f"the function raised an unhandled error ({invocation.error_type or 'unknown'}); see the log",
+            "timeout": f"the function timed out after {pool.function.timeout_s:g} seconds (--timeout)",
+            "crash": f"the execution environment exited ({invocation.error_type}); see the log",
+        }.get(invocation.outcome, invocation.outcome)
+        self.send(502, _error(f"Internal Server Error: {reason}"), id_header)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+
+class FunctionUrlServer(Server):
+    def __init__(self, pool: Pool, host: str = "127.0.0.1", port: int = 0):
+        super().__init__((host, port), FunctionUrlHandler)
+        self.pool = pool
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start_background(self):
+        self._thread = threading.Thread(target=self.serve_forever, name="function-url", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        if self._thread is not None:
+            self.shutdown()
+        self.server_close()

@@ -1,0 +1,107 @@
+"""What the emulator runs: a handler in a task root, with Lambda's environment variables."""
+
+import compileall
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import infer
+
+RUNTIME_HANDLER = "infer.runtime.handler.handler"
+
+
+@dataclass
+class FunctionConfig:
+    name: str
+    handler: str
+    task_root: str
+    environment: dict[str, str] = field(default_factory=dict)
+    memory_mb: int = 2048
+    timeout_s: float = 30.0
+    region: str = "us-east-1"
+    python: str = sys.executable
+    cleanup: list[str] = field(default_factory=list)
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:000000000000:function:{self.name}"
+
+    def command(self) -> list[str]:
+        return [self.python, "-m", "awslambdaric", self.handler]
+
+    def process_environment(self) -> dict[str, str]:
+        """The variables Lambda sets; nothing else of the caller's environment leaks in (no credentials)."""
+        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        env = {
+            "PATH": "/usr/local/bin:/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+            "TZ": ":UTC",
+            "PYTHONPATH": self.task_root,
+            "LAMBDA_TASK_ROOT": self.task_root,
+            "_HANDLER": self.handler,
+            "AWS_EXECUTION_ENV": f"AWS_Lambda_python{version}",
+            "AWS_LAMBDA_FUNCTION_NAME": self.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.memory_mb),
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{self.name}",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+        }
+        env.update(self.environment)
+        return env
+
+    def remove_staging(self) -> None:
+        for path in self.cleanup:
+            shutil.rmtree(path, ignore_errors=True)
+        self.cleanup.clear()
+
+
+def stage_runtime(dest: str | Path) -> Path:
+    """Copy the runtime alone (infer/__init__.py and infer/runtime/) into `dest`, precompiled, as in the image."""
+    dest = Path(dest)
+    source = Path(infer.__file__).parent
+    target = dest / "infer"
+    (target / "runtime").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source / "__init__.py", target / "__init__.py")
+    for module in (source / "runtime").glob("*.py"):
+        shutil.copy2(module, target / "runtime" / module.name)
+    compileall.compile_dir(str(target), quiet=1)
+    return dest
+
+
+def model_name(model_path: str | Path, name: str | None = None) -> str:
+    """The name the runtime will serve the model under: `name`, else the manifest's, else the file's stem."""
+    if name:
+        return name
+    model_path = Path(model_path)
+    try:
+        manifest = json.loads(model_path.with_suffix(".json").read_text())
+    except (OSError, ValueError):
+        manifest = {}
+    return (manifest.get("name") if isinstance(manifest, dict) else None) or model_path.stem
+
+
+def model_function(model_path: str | Path, name: str | None = None, memory_mb: int = 2048,
+                   timeout_s: float = 30.0) -> FunctionConfig:
+    """The infer runtime serving one model file, staged in a temporary task root."""
+    model_path = Path(model_path).resolve()
+    task_root = tempfile.mkdtemp(prefix="infer-task-")
+    stage_runtime(task_root)
+    environment = {"INFER_MODEL_PATH": str(model_path)}
+    if name:
+        environment["INFER_MODEL_NAME"] = name
+    return FunctionConfig(
+        name=model_name(model_path, name),
+        handler=RUNTIME_HANDLER,
+        task_root=task_root,
+        environment=environment,
+        memory_mb=memory_mb,
+        timeout_s=timeout_s,
+        region=os.environ.get("AWS_REGION", "us-east-1"),
+        cleanup=[task_root],
+    )

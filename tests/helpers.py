@@ -1,0 +1,131 @@
+"""Helpers shared by the tests: paths, an HTTP call, tiny ONNX models, and `infer serve` as a process."""
+
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ROOT / "models"
+EVENTS = ROOT / "tests" / "events"
+FUNCTIONS = ROOT / "tests" / "fixtures" / "functions"
+INFER = str(Path(sys.executable).with_name("infer"))
+
+
+class Reply:
+    def __init__(self, status: int, headers, body: bytes):
+        self.status = status
+        self.headers = {k.lower(): v for k, v in headers}
+        self.header_list = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def call(url: str, method: str = "GET", body=None, headers=None, timeout: float = 30.0) -> Reply:
+    """One HTTP request; `body` may be bytes, str, or a JSON-serialisable object."""
+    parts = urlsplit(url)
+    if body is not None and not isinstance(body, (bytes, str)):
+        body = json.dumps(body)
+        headers = {"content-type": "application/json", **(headers or {})}
+    if isinstance(body, str):
+        body = body.encode()
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        conn.request(method, target or "/", body=body, headers=headers or {})
+        response = conn.getresponse()
+        return Reply(response.status, response.getheaders(), response.read())
+    finally:
+        conn.close()
+
+
+def make_model(path: Path, inputs, outputs, nodes) -> Path:
+    """Write a tiny ONNX model: inputs/outputs are (name, TensorProto type, shape) triples."""
+    import onnx
+    from onnx import helper
+
+    graph = helper.make_graph(
+        nodes, "test",
+        [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
+        [helper.make_tensor_value_info(n, t, s) for n, t, s in outputs],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, found through /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+    found, stack = [], [pid]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+class ServeProcess:
+    """`infer serve ... --port 0` as a user runs it; stderr is collected line by line."""
+
+    def __init__(self, *args: str):
+        self.proc = subprocess.Popen(
+            [INFER, "serve", *args, "--port", "0"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        )
+        self.stderr: list[str] = []
+        threading.Thread(target=self._read_stderr, daemon=True).start()
+        self.banner = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"infer serve exited: {''.join(self.stderr)}")
+            self.banner.append(line)
+            match = re.search(r"http://127\.0\.0\.1:\d+", line)
+            if match:
+                self.url = match.group(0)
+                break
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
+
+    def _read_stderr(self):
+        for line in self.proc.stderr:
+            self.stderr.append(line)
+
+    def log_lines(self, prefix: str) -> list[str]:
+        return [line for line in list(self.stderr) if line.startswith(prefix)]
+
+    def interrupt(self, timeout: float = 15) -> int:
+        self.proc.send_signal(signal.SIGINT)
+        return self.proc.wait(timeout)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.interrupt()
