@@ -48,6 +48,7 @@ class FunctionUrlHandler(QuietHandler):
             "error": f"the function raised an unhandled error ({invocation.error_type or 'unknown'}); see the log",
             "timeout": f"the function timed out after {pool.function.timeout_s:g} seconds (--timeout)",
             "crash": f"the execution environment exited ({invocation.error_type}); see the log",
+            "init_error": f"the function failed to initialise ({invocation.error_type}); see the log",
         }.get(invocation.outcome, invocation.outcome)
         self.send(502, _error(f"Internal Server Error: {reason}"), id_header)
 

@@ -4,6 +4,9 @@ import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+DRAIN_LIMIT = 64 * 1024 * 1024
+
+
 class BodyTooLarge(Exception):
     def __init__(self, size: int):
         super().__init__(size)
@@ -27,6 +30,13 @@ def read_body(handler: BaseHTTPRequestHandler, limit: int) -> bytes:
             handler.rfile.readline()
     length = int(handler.headers.get("Content-Length") or 0)
     if length > limit:
+        if length <= DRAIN_LIMIT:  # read and drop it, so the client sees our answer rather than a reset
+            remaining = length
+            while remaining > 0:
+                chunk = handler.rfile.read(min(1 << 20, remaining))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
         raise BodyTooLarge(length)
     return handler.rfile.read(length) if length > 0 else b""
 
@@ -56,6 +66,10 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+
+    def serve_forever(self, poll_interval: float = 0.05):
+        """A short poll interval so that shutdown() returns in milliseconds, not half a second."""
+        super().serve_forever(poll_interval)
 
     def handle_error(self, request, client_address):
         """A peer that went away (a killed environment, a client that hung up) is not an error here."""

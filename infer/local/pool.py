@@ -18,7 +18,7 @@ import time
 import uuid
 from collections import deque
 
-from .runtime_api import RuntimeApiServer
+from .runtime_api import RuntimeApiServer, error_type_of
 
 INIT_LIMIT_S = 10.0  # Lambda's limit on the init phase of an on-demand environment
 
@@ -34,7 +34,7 @@ class Invocation:
         self.done = threading.Event()
         self.delivered_at: float | None = None
         self.deadline_ms = 0
-        self.outcome: str | None = None  # ok | error | timeout | crash | throttled
+        self.outcome: str | None = None  # ok | error | timeout | crash | init_error | throttled
         self.payload = b""
         self.error_type: str | None = None
         self.cold = False
@@ -55,14 +55,18 @@ class Invocation:
         self.cold = cold
         self.progress.set()
 
-    def finish(self, outcome: str, payload: bytes = b"", error_type: str | None = None) -> bool:
+    def claim(self, outcome: str, payload: bytes = b"", error_type: str | None = None) -> bool:
+        """Settle the outcome; only the first claim counts, so no request is answered twice."""
         with self._lock:
             if self.outcome is not None:
                 return False
             self.outcome, self.payload, self.error_type = outcome, payload, error_type
+        return True
+
+    def release(self) -> None:
+        """Wake the caller waiting for this invocation."""
         self.progress.set()
         self.done.set()
-        return True
 
 
 def max_memory_mb(pid: int) -> int | None:
@@ -137,8 +141,9 @@ class Environment:
         if invocation is None or invocation.request_id != request_id:
             return False
         self.current = None
-        if invocation.finish(outcome, payload, error_type):
-            self.pool.record(self, invocation)
+        if outcome == "error" and not error_type:
+            error_type = error_type_of(payload)
+        self.pool.finish(self, invocation, outcome, payload, error_type)
         return True
 
     def fail_current(self, outcome: str, payload: bytes, error_type: str) -> None:
@@ -148,10 +153,12 @@ class Environment:
 
     def init_failed(self, payload: bytes, error_type: str) -> None:
         self.init_error = (payload, error_type)
+        self.init_ms = (time.perf_counter() - self.started_at) * 1000.0
 
     # Lifecycle
 
     def kill(self, reason: str) -> None:
+        """SIGKILL the environment's process group and wait until it is gone."""
         self.killed_for = reason
         if self.proc is not None and self.proc.poll() is None:
             self.peak_mb = max_memory_mb(self.proc.pid) or self.peak_mb
@@ -159,10 +166,12 @@ class Environment:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+            self.proc.wait()
 
     def _forward_logs(self) -> None:
-        for line in self.proc.stdout:
-            self.pool.log(line.decode("utf-8", "replace").rstrip("\n"))
+        with self.proc.stdout:
+            for line in self.proc.stdout:
+                self.pool.log(line.decode("utf-8", "replace").rstrip("\n"))
 
     def _watch(self) -> None:
         code = self.proc.wait()
@@ -189,7 +198,8 @@ class Pool:
         invocation = Invocation(event, self.function.timeout_s, request_id)
         env = self._assign(invocation)
         if env is None:
-            invocation.finish("throttled")
+            invocation.claim("throttled")
+            invocation.release()
             return invocation
         if not invocation.progress.wait(INIT_LIMIT_S + invocation.timeout_s):
             self._time_out(env, invocation, f"init did not finish within {INIT_LIMIT_S + invocation.timeout_s:.0f} seconds")
@@ -220,14 +230,27 @@ class Pool:
             except OSError as exc:
                 self.log(f"cannot start an execution environment: {exc}")
                 self._drop(env)
-                invocation.finish("crash", error_type="Runtime.StartError")
+                invocation.claim("crash", error_type="Runtime.StartError")
+                invocation.release()
         return env
 
+    def finish(self, env: Environment, invocation: Invocation, outcome: str, payload: bytes = b"",
+               error_type: str | None = None, before_record=None) -> bool:
+        """Settle an invocation once: claim it, log its REPORT, then wake its caller."""
+        if not invocation.claim(outcome, payload, error_type):
+            return False
+        if before_record is not None:
+            before_record()
+        self.record(env, invocation)
+        invocation.release()
+        return True
+
     def _time_out(self, env: Environment, invocation: Invocation, message: str) -> None:
-        if invocation.finish("timeout", error_type="Sandbox.Timedout"):
+        def kill():
             self.log(f"{_timestamp()} {invocation.request_id} {message}")
             env.kill("timeout")
-            self.record(env, invocation)
+
+        self.finish(env, invocation, "timeout", error_type="Sandbox.Timedout", before_record=kill)
 
     def environment_exited(self, env: Environment, code: int) -> None:
         self._drop(env)
@@ -242,15 +265,15 @@ class Pool:
         if env.killed_for is not None:
             return
         if env.init_error is not None:
-            payload, error_type = env.init_error
-            reason = f"init error: {error_type}"
+            outcome, (payload, error_type) = "init_error", env.init_error
+            reason = f"Init error: {error_type}"
         else:
-            payload, error_type = b"", "Runtime.ExitError"
+            outcome, payload, error_type = "crash", b"", "Runtime.ExitError"
             reason = f"Runtime exited with error: {_exit_text(code)}"
         for invocation in pending:
-            if invocation.finish("crash", payload, error_type):
-                self.log(f"RequestId: {invocation.request_id} Error: {reason}\n{error_type}")
-                self.record(env, invocation)
+            invocation.cold = invocation.cold or invocation.delivered_at is None  # it waited for an init that failed
+            self.finish(env, invocation, outcome, payload, error_type, before_record=lambda: self.log(
+                f"RequestId: {invocation.request_id} Error: {reason}\n{error_type}"))
         if not pending and not self._closed:
             self.log(f"execution environment {env.env_id} exited while idle: {_exit_text(code)}")
 

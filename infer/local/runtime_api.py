@@ -7,12 +7,21 @@ Each environment gets its own server on 127.0.0.1, as each Lambda sandbox has it
   POST /2018-06-01/runtime/init/error               -> the handler could not be loaded
 """
 
+import json
 import threading
 
 from .httputil import BodyTooLarge, QuietHandler, Server, read_body
 
 PREFIX = "/2018-06-01/runtime"
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 1024  # function URL/RequestResponse response limit, plus framing
+
+
+def error_type_of(payload: bytes) -> str:
+    """The errorType of a Runtime API error document, e.g. ValueError."""
+    try:
+        return str(json.loads(payload).get("errorType") or "Unhandled")
+    except (ValueError, AttributeError):
+        return "Unhandled"
 
 
 class RuntimeApiHandler(QuietHandler):
@@ -38,7 +47,7 @@ class RuntimeApiHandler(QuietHandler):
             return self.send(413, b'{"errorMessage": "payload too large", "errorType": "RequestEntityTooLarge"}')
         parts = self.path[len(PREFIX):].strip("/").split("/")
         if parts == ["init", "error"]:
-            env.init_failed(body, self.headers.get("Lambda-Runtime-Function-Error-Type", "Runtime.Unknown"))
+            env.init_failed(body, self.headers.get("Lambda-Runtime-Function-Error-Type") or error_type_of(body))
             return self.send(202, b'{"status": "OK"}')
         if len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("response", "error"):
             outcome = "ok" if parts[2] == "response" else "error"

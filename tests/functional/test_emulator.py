@@ -1,0 +1,210 @@
+"""The emulator against real awslambdaric processes: pass-through, concurrency, throttling, timeouts, crashes."""
+
+import json
+import re
+import threading
+import time
+
+import pytest
+from aws_lambda_powertools.utilities.parser.models import LambdaFunctionUrlModel
+
+from helpers import FUNCTIONS, MODELS, alive, call
+from infer.local.emulator import Emulator
+from infer.local.function import FunctionConfig, model_function
+
+
+class Log:
+    def __init__(self):
+        self.lines: list[str] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, line: str):
+        with self.lock:
+            self.lines.extend(line.splitlines())
+
+    def matching(self, pattern: str) -> list[str]:
+        with self.lock:
+            return [line for line in self.lines if re.search(pattern, line)]
+
+
+@pytest.fixture
+def start():
+    """Start an emulator around a test function (tests/fixtures/functions) or the real runtime."""
+    running = []
+
+    def _start(handler="behaviours.handler", concurrency=4, timeout_s=10.0, function=None):
+        log = Log()
+        function = function or FunctionConfig(name="behaviours", handler=handler, task_root=str(FUNCTIONS),
+                                              timeout_s=timeout_s, environment={"CUSTOM_SETTING": "on"})
+        emulator = Emulator(function, concurrency=concurrency, log=log).start()
+        emulator.log = log
+        running.append(emulator)
+        return emulator
+
+    yield _start
+    for emulator in running:
+        emulator.stop()
+
+
+def parallel(n: int, fn):
+    results = [None] * n
+    barrier = threading.Barrier(n)
+
+    def run(i):
+        barrier.wait()
+        results[i] = fn(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_function_receives_a_valid_function_url_event(start, monkeypatch):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "must-not-leak")
+    emu = start()
+    reply = call(emu.url + "/echo?q=1&q=2", "POST", body=b'{"x": 1}',
+                 headers={"Content-Type": "application/json", "X-Trace": "abc", "Cookie": "k=v"})
+    assert reply.status == 200
+    seen = reply.json()
+    event = seen["event"]
+    LambdaFunctionUrlModel.model_validate(event)
+    assert event["rawPath"] == "/echo" and event["rawQueryString"] == "q=1&q=2"
+    assert event["queryStringParameters"] == {"q": "1,2"}
+    assert event["headers"]["x-trace"] == "abc" and event["cookies"] == ["k=v"]
+    assert event["body"] == '{"x": 1}' and event["isBase64Encoded"] is False
+    assert event["requestContext"]["requestId"] == seen["request_id"] == reply.headers["x-amzn-requestid"]
+    assert abs(event["requestContext"]["timeEpoch"] / 1000 - time.time()) < 60
+    assert 0 < seen["remaining_ms"] <= 10_000, "the deadline header reaches the context"
+    env = seen["env"]
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == "behaviours"
+    assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "2048"
+    assert env["_HANDLER"] == "behaviours.handler"
+    assert "AWS_SECRET_ACCESS_KEY" not in env, "the caller's environment does not leak into the function"
+
+
+def test_body_without_content_type_arrives_base64(start):
+    emu = start()
+    event = call(emu.url + "/echo", "POST", body=b"\x00\x01binary").json()["event"]
+    assert event["isBase64Encoded"] is True
+    assert event["body"] == "AAFiaW5hcnk="
+
+
+def test_status_headers_cookies_and_binary_pass_through(start):
+    emu = start()
+    teapot = call(emu.url + "/teapot")
+    assert teapot.status == 418
+    assert teapot.headers["x-custom"] == "yes" and teapot.headers["content-type"] == "text/plain"
+    assert [v for k, v in teapot.header_list if k.lower() == "set-cookie"] == ["a=1", "b=2"]
+    assert teapot.body == b"short and stout"
+    binary = call(emu.url + "/binary")
+    assert (binary.status, binary.body) == (200, bytes(range(256)))
+    plain = call(emu.url + "/plain")
+    assert (plain.status, plain.json(), plain.headers["content-type"]) == (200, {"hello": "world"}, "application/json")
+
+
+def test_parallel_requests_get_parallel_environments_then_reuse(start):
+    emu = start(concurrency=4)
+    replies = parallel(3, lambda i: call(emu.url + "/sleep/0.5"))
+    assert [r.status for r in replies] == [200, 200, 200]
+    assert len({r.json()["pid"] for r in replies}) == 3, "each concurrent request ran in its own environment"
+    assert sum(r["cold"] for r in emu.reports) == 3
+    assert len(emu.log.matching(r"^REPORT .*Init Duration: \d+\.\d\d ms")) == 3
+    again = call(emu.url + "/pid")
+    assert again.json()["pid"] in {r.json()["pid"] for r in replies}, "an idle environment is reused"
+    assert emu.reports[-1]["cold"] is False
+    assert re.match(r"^REPORT RequestId: \S+\tDuration: \d+\.\d\d ms\tBilled Duration: \d+ ms\t"
+                    r"Memory Size: 2048 MB\tMax Memory Used: \d+ MB$", emu.log.lines[-1])
+
+
+def test_requests_beyond_concurrency_are_throttled(start):
+    emu = start(concurrency=1)
+    slow = threading.Thread(target=call, args=(emu.url + "/sleep/1.5",))
+    slow.start()
+    deadline = time.monotonic() + 10
+    while not emu.pool.environments and time.monotonic() < deadline:
+        time.sleep(0.01)
+    throttled = call(emu.url + "/pid")
+    slow.join()
+    assert throttled.status == 429
+    assert "--concurrency" in throttled.json()["error"]
+    assert throttled.headers["x-amzn-errortype"] == "TooManyRequestsException"
+    assert call(emu.url + "/pid").status == 200, "once the environment is free it serves again"
+
+
+def test_timeout_kills_the_environment_and_answers_502(start):
+    emu = start(timeout_s=1.0)
+    first_pid = call(emu.url + "/pid").json()["pid"]
+    started = time.monotonic()
+    reply = call(emu.url + "/sleep/30")
+    assert reply.status == 502
+    assert "timed out after 1 seconds" in reply.json()["error"]
+    assert time.monotonic() - started < 10
+    assert not alive(first_pid), "the timed-out environment was killed"
+    assert emu.log.matching(r"Task timed out after 1\.00 seconds")
+    assert emu.log.matching(r"^REPORT .*Status: timeout")
+    after = call(emu.url + "/pid")
+    assert after.status == 200 and after.json()["pid"] != first_pid
+    assert emu.reports[-1]["cold"] is True, "a fresh environment replaced the killed one"
+
+
+def test_crash_answers_502_and_the_environment_is_replaced(start):
+    emu = start()
+    first_pid = call(emu.url + "/pid").json()["pid"]
+    reply = call(emu.url + "/crash")
+    assert reply.status == 502
+    assert "exited" in reply.json()["error"]
+    assert emu.log.matching(r"Runtime exited with error: exit status 3")
+    assert emu.log.matching(r"^REPORT .*Status: crash\tError Type: Runtime.ExitError")
+    after = call(emu.url + "/pid")
+    assert after.status == 200 and after.json()["pid"] != first_pid
+    assert len(emu.pool.environments) == 1
+
+
+def test_unhandled_function_error_is_502_and_the_environment_survives(start):
+    emu = start()
+    pid = call(emu.url + "/pid").json()["pid"]
+    reply = call(emu.url + "/raise")
+    assert reply.status == 502
+    assert "ValueError" in reply.json()["error"]
+    assert emu.log.matching(r"boom")
+    assert call(emu.url + "/pid").json()["pid"] == pid
+
+
+def test_init_error_is_502_and_the_next_request_tries_again(start):
+    emu = start(handler="broken_init.handler")
+    for _ in range(2):
+        reply = call(emu.url + "/anything")
+        assert reply.status == 502
+        assert "the function failed to initialise" in reply.json()["error"]
+    assert len(emu.log.matching(r"this function cannot start")) >= 2, "each request started a fresh init"
+    assert len(emu.log.matching(r"^REPORT .*Init Duration.*Status: init_error")) == 2
+
+
+def test_body_over_6_mb_is_413_before_invoking(start):
+    emu = start()
+    reply = call(emu.url + "/echo", "POST", body=b"x" * (6 * 1024 * 1024 + 1))
+    assert reply.status == 413
+    assert "6 MB" in reply.json()["error"]
+    assert not emu.reports, "the function was never invoked"
+
+
+def test_stop_leaves_no_process_behind(start):
+    emu = start()
+    pids = [r.json()["pid"] for r in parallel(2, lambda i: call(emu.url + "/sleep/0.3"))]
+    assert all(alive(pid) for pid in pids)
+    emu.stop()
+    assert not any(alive(pid) for pid in pids)
+
+
+def test_real_runtime_cold_then_warm(start):
+    emu = start(function=model_function(MODELS / "iris.onnx"))
+    body = {"instances": [[5.1, 3.5, 1.4, 0.2]]}
+    cold = call(emu.url + "/v1/models/iris:predict", "POST", body=body)
+    warm = call(emu.url + "/v1/models/iris:predict", "POST", body=body)
+    assert cold.json() == warm.json()
+    assert cold.json()["predictions"][0]["label"] == 0
+    assert [r["cold"] for r in emu.reports] == [True, False]
+    assert emu.reports[0]["init_ms"] > 0 and emu.reports[0]["max_memory_mb"] > 10
