@@ -101,7 +101,8 @@ class ServeProcess:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
         )
         self.stderr: list[str] = []
-        threading.Thread(target=self._read_stderr, daemon=True).start()
+        self._readers = [threading.Thread(target=self._read_stderr, daemon=True)]
+        self._readers[0].start()
         self.banner = []
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -110,10 +111,12 @@ class ServeProcess:
                 raise RuntimeError(f"infer serve exited: {''.join(self.stderr)}")
             self.banner.append(line)
             match = re.search(r"http://127\.0\.0\.1:\d+", line)
-            if match:
+            if match and not hasattr(self, "url"):
                 self.url = match.group(0)
+            if "infer predict" in line:  # the banner's last line
                 break
-        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
+        self._readers.append(threading.Thread(target=self.proc.stdout.read, daemon=True))
+        self._readers[-1].start()
 
     def _read_stderr(self):
         for line in self.proc.stderr:
@@ -124,7 +127,12 @@ class ServeProcess:
 
     def interrupt(self, timeout: float = 15) -> int:
         self.proc.send_signal(signal.SIGINT)
-        return self.proc.wait(timeout)
+        code = self.proc.wait(timeout)
+        for reader in self._readers:
+            reader.join(timeout)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        return code
 
     def stop(self):
         if self.proc.poll() is None:

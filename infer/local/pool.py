@@ -124,8 +124,7 @@ class Environment:
             cold = self.init_ms is None
             if cold:
                 self.init_ms = (time.perf_counter() - self.started_at) * 1000.0
-            if self.killed_for is None and not self.reserved:
-                self.pool.idle.append(self)
+            self.pool.mark_idle(self)
         invocation = self.inbox.get()
         if invocation is None:
             return None
@@ -144,6 +143,10 @@ class Environment:
         if outcome == "error" and not error_type:
             error_type = error_type_of(payload)
         self.pool.finish(self, invocation, outcome, payload, error_type)
+        # The runtime calls /next right after posting; a request arriving in between waits in the inbox
+        # for it, rather than starting a needless cold environment.
+        with self.pool.lock:
+            self.pool.mark_idle(self)
         return True
 
     def fail_current(self, outcome: str, payload: bytes, error_type: str) -> None:
@@ -209,6 +212,11 @@ class Pool:
             if not invocation.done.wait(max(0.0, remaining)):
                 self._time_out(env, invocation, f"Task timed out after {invocation.timeout_s:.2f} seconds")
         return invocation
+
+    def mark_idle(self, env: Environment) -> None:
+        """Make `env` available for the next invocation (call with the lock held)."""
+        if env.killed_for is None and not env.reserved and env in self.environments and env not in self.idle:
+            self.idle.append(env)
 
     def _assign(self, invocation: Invocation) -> Environment | None:
         with self.lock:

@@ -208,3 +208,12 @@ def test_real_runtime_cold_then_warm(start):
     assert cold.json()["predictions"][0]["label"] == 0
     assert [r["cold"] for r in emu.reports] == [True, False]
     assert emu.reports[0]["init_ms"] > 0 and emu.reports[0]["max_memory_mb"] > 10
+
+
+def test_sequential_requests_reuse_one_environment(start):
+    """A request that arrives between a response and the runtime's next /next must not start a new environment."""
+    emu = start()
+    pids = {call(emu.url + "/pid").json()["pid"] for _ in range(300)}
+    assert len(pids) == 1
+    assert sum(r["cold"] for r in emu.reports) == 1
+    assert len(emu.pool.environments) == 1

@@ -1,0 +1,60 @@
+"""`infer predict` against a running `infer serve`."""
+
+import json
+import subprocess
+
+import numpy as np
+
+from helpers import INFER, ROOT
+
+SETOSA = [5.1, 3.5, 1.4, 0.2]
+
+
+def predict(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([INFER, "predict", *args], capture_output=True, text=True, cwd=ROOT, timeout=60)
+
+
+def test_data_to_endpoint(iris_server):
+    result = predict(iris_server.url + "/v1/models/iris:predict", "--data", json.dumps({"instances": [SETOSA]}))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["predictions"][0]["label"] == 0
+
+
+def test_bare_url_and_bare_array(iris_server):
+    result = predict(iris_server.url, "-d", json.dumps([SETOSA, [6.7, 3.0, 5.2, 2.3]]))
+    assert result.returncode == 0, result.stderr
+    assert [p["label"] for p in json.loads(result.stdout)["predictions"]] == [0, 2]
+
+
+def test_npy_and_json_files(iris_server, tmp_path):
+    npy = tmp_path / "rows.npy"
+    np.save(npy, np.array([SETOSA], dtype=np.float32))
+    result = predict(iris_server.url, "--input", str(npy))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["predictions"][0]["label"] == 0
+    request = tmp_path / "request.json"
+    request.write_text(json.dumps({"inputs": [SETOSA]}))
+    result = predict(iris_server.url, "--input", str(request))
+    assert json.loads(result.stdout)["outputs"]["label"] == [0]
+
+
+def test_server_error_exits_non_zero_with_its_message(iris_server):
+    result = predict(iris_server.url, "-d", json.dumps([[1, 2, 3]]))
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: HTTP 400: input 'input' expects shape [-1, 4]")
+    assert result.stdout == ""
+
+
+def test_user_mistakes_are_one_line_errors(tmp_path):
+    cases = [
+        (["http://127.0.0.1:9", "-d", "[[1]]"], "cannot reach http://127.0.0.1:9/predict"),
+        (["http://127.0.0.1:9", "-d", "{oops"], "--data is not valid JSON"),
+        (["http://127.0.0.1:9"], "give exactly one of --data"),
+        (["127.0.0.1:9", "-d", "[[1]]"], "not an http(s) URL"),
+        (["http://127.0.0.1:9", "--input", str(tmp_path / "none.npy")], "input file not found"),
+    ]
+    for args, message in cases:
+        result = predict(*args)
+        assert result.returncode == 1, args
+        assert message in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
