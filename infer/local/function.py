@@ -62,13 +62,14 @@ class FunctionConfig:
 
 
 def stage_runtime(dest: str | Path) -> Path:
-    """Copy the runtime alone (infer/__init__.py and infer/runtime/) into `dest`, precompiled, as in the image."""
+    """Copy the runtime alone (infer/__init__.py, infer/runtime/ and its OpenAPI document) into `dest`,
+    precompiled, as in the image."""
     dest = Path(dest)
     source = Path(infer.__file__).parent
     target = dest / "infer"
     (target / "runtime").mkdir(parents=True, exist_ok=True)
     shutil.copy2(source / "__init__.py", target / "__init__.py")
-    for module in (source / "runtime").glob("*.py"):
+    for module in [*(source / "runtime").glob("*.py"), source / "runtime" / "openapi.json"]:
         shutil.copy2(module, target / "runtime" / module.name)
     compileall.compile_dir(str(target), quiet=1)
     return dest

@@ -3,20 +3,25 @@
 import re
 import sys
 import traceback
+import os
 
-
-from . import __version__, v1
+from . import __version__, v1, v2
 from .errors import BadRequest, InferError, MethodNotAllowed, NotFound
 from .events import Request, Response
 from .model import ModelHolder, holder
 
 SERVER_NAME = "infer"
+MODEL_VERSION = "1"
+EXTENSIONS = ["binary_tensor_data"]
+OPENAPI_PATH = os.path.join(os.path.dirname(__file__), "openapi.json")
 
 
-def _model_named(name: str) -> ModelHolder:
+def _model_named(name: str, version: str | None = None) -> ModelHolder:
     current = holder()
     if name != current.name:
         raise NotFound(f"model '{name}' not found; this function serves '{current.name}'")
+    if version is not None and version != MODEL_VERSION:
+        raise NotFound(f"model '{name}' has no version '{version}'; the only version is '{MODEL_VERSION}'")
     return current
 
 
@@ -31,15 +36,29 @@ def predict(request: Request, name: str | None = None) -> Response:
     return Response(200, v1.encode(outputs, fmt, batch_size))
 
 
-def _run(model, feeds: dict) -> dict:
+def _run(model, feeds: dict, output_names: list[str] | None = None) -> dict:
     try:
-        return model.run(feeds)
+        return model.run(feeds, output_names)
     except Exception as exc:  # onnxruntime reports bad feeds with its own exception types
         kind = type(exc).__name__
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else kind
         if kind in ("InvalidArgument", "InvalidGraph", "NotImplemented") or isinstance(exc, (ValueError, TypeError)):
             raise BadRequest(f"the model rejected the input: {message}") from None
         raise
+
+
+def infer(request: Request, name: str, version: str | None = None) -> Response:
+    current = _model_named(name, version)
+    model = current.get()
+    decoded = v2.decode(request, model)
+    results = _run(model, decoded.feeds, [n for n, _ in decoded.outputs])
+    body, headers = v2.encode(model, decoded, results)
+    return Response(200, body, headers)
+
+
+def openapi(request: Request) -> Response:
+    with open(OPENAPI_PATH, "rb") as f:
+        return Response(200, f.read(), {"content-type": "application/json"})
 
 
 def live(request: Request) -> Response:
@@ -51,20 +70,20 @@ def ready(request: Request) -> Response:
     return Response(200, {"ready": True})
 
 
-def model_ready(request: Request, name: str) -> Response:
-    _model_named(name).get()
+def model_ready(request: Request, name: str, version: str | None = None) -> Response:
+    _model_named(name, version).get()
     return Response(200, {"name": name, "ready": True})
 
 
 def server_metadata(request: Request) -> Response:
-    return Response(200, {"name": SERVER_NAME, "version": __version__, "extensions": []})
+    return Response(200, {"name": SERVER_NAME, "version": __version__, "extensions": EXTENSIONS})
 
 
-def model_metadata(request: Request, name: str) -> Response:
-    model = _model_named(name).get()
+def model_metadata(request: Request, name: str, version: str | None = None) -> Response:
+    model = _model_named(name, version).get()
     body = {
         "name": model.name,
-        "versions": ["1"],
+        "versions": [MODEL_VERSION],
         "platform": "onnxruntime_onnx",
         "inputs": [s.metadata() for s in model.inputs],
         "outputs": [s.metadata() for s in model.outputs],
@@ -75,15 +94,18 @@ def model_metadata(request: Request, name: str) -> Response:
 
 
 _NAME = r"(?P<name>[^/:]+)"
+_MODEL = rf"/v2/models/{_NAME}(?:/versions/(?P<version>[^/]+))?"
 ROUTES = [
     (re.compile(rf"/v1/models/{_NAME}:predict"), {"POST": predict}),
     (re.compile(r"/predict"), {"POST": predict}),
+    (re.compile(rf"{_MODEL}/infer"), {"POST": infer}),
     (re.compile(rf"/v1/models/{_NAME}"), {"GET": model_ready}),
     (re.compile(r"/v2/health/live"), {"GET": live}),
     (re.compile(r"/v2/health/ready"), {"GET": ready}),
     (re.compile(r"/v2"), {"GET": server_metadata}),
-    (re.compile(rf"/v2/models/{_NAME}"), {"GET": model_metadata}),
-    (re.compile(rf"/v2/models/{_NAME}/ready"), {"GET": model_ready}),
+    (re.compile(_MODEL), {"GET": model_metadata}),
+    (re.compile(rf"{_MODEL}/ready"), {"GET": model_ready}),
+    (re.compile(r"/openapi\.json"), {"GET": openapi}),
 ]
 
 
@@ -97,10 +119,10 @@ def route(method: str, path: str):
             endpoint = methods.get(method)
             if endpoint is None:
                 raise MethodNotAllowed(method, path, sorted(methods))
-            return endpoint, match.groupdict()
+            return endpoint, {k: v for k, v in match.groupdict().items() if v is not None}
     raise NotFound(
         f"no endpoint at {path}; try POST /v1/models/{{name}}:predict, POST /predict, "
-        "GET /v2/models/{name} or GET /v2/health/ready"
+        "POST /v2/models/{name}/infer, GET /v2/models/{name} or GET /openapi.json"
     )
 
 

@@ -41,7 +41,7 @@ class Response:
 
     def __init__(self, status: int, body, headers: dict[str, str] | None = None):
         self.status = status
-        self.body = body  # a JSON-serialisable object
+        self.body = body  # a JSON-serialisable object, or bytes sent as they are
         self.headers = headers or {}
 
 
@@ -94,6 +94,9 @@ class FunctionUrlEvent:
     def render(response: Response) -> dict:
         headers = {"content-type": "application/json"}
         headers.update(response.headers)
+        if isinstance(response.body, bytes):  # binary tensors: a function URL carries them base64-encoded
+            return {"statusCode": response.status, "headers": headers,
+                    "body": base64.b64encode(response.body).decode("ascii"), "isBase64Encoded": True}
         return {
             "statusCode": response.status,
             "headers": headers,
@@ -115,6 +118,9 @@ class DirectInvoke:
 
     @staticmethod
     def render(response: Response):
+        if isinstance(response.body, bytes):
+            return {"body": base64.b64encode(response.body).decode("ascii"), "isBase64Encoded": True,
+                    "headers": response.headers}
         if response.status >= 400:
             return {"error": response.body.get("error", ""), "status": response.status}
         return response.body

@@ -68,9 +68,9 @@ class Model:
         self.outputs = [TensorSpec(o.name, o.type, o.shape) for o in session.get_outputs()]
         self.output_names = [o.name for o in self.outputs]
 
-    def run(self, feeds: dict) -> dict:
-        values = self.session.run(self.output_names, feeds)
-        return dict(zip(self.output_names, values))
+    def run(self, feeds: dict, output_names: list[str] | None = None) -> dict:
+        names = output_names or self.output_names
+        return dict(zip(names, self.session.run(names, feeds)))
 
 
 def available_cpus() -> int:

@@ -74,16 +74,17 @@ def cast(arr: np.ndarray, spec: TensorSpec, where: str) -> np.ndarray:
         raise BadRequest(f"input '{spec.name}' expects {target.name}; got booleans")
     if arr.dtype == target:
         return arr
+    if kind == "f" and not np.all(np.isfinite(arr)):
+        raise BadRequest(f"input '{spec.name}' contains NaN or infinity (JSON numbers beyond 1.8e308 read as "
+                         "infinity); send finite numbers")
     if target.kind == "f":
         with np.errstate(over="ignore", invalid="ignore"):
             out = arr.astype(target)
-        if out.size and not np.array_equal(np.isfinite(out), np.isfinite(arr)):
+        if not np.all(np.isfinite(out)):
             raise BadRequest(f"input '{spec.name}': a value is out of range for {target.name}")
         return out
     # integer target
     if kind == "f":
-        if arr.size and not np.all(np.isfinite(arr)):
-            raise BadRequest(f"input '{spec.name}' expects integers; got NaN or infinity")
         if arr.size and not np.all(arr == np.trunc(arr)):
             sample = arr[arr != np.trunc(arr)].flat[0].item()
             raise BadRequest(f"input '{spec.name}' expects integers ({target.name}); got {sample}, which is not whole")
@@ -111,3 +112,12 @@ def check_shape(arr: np.ndarray, spec: TensorSpec) -> None:
             )
     if arr.size == 0:
         raise BadRequest(f"input '{spec.name}' is empty; expected shape {spec.shape_text}")
+
+
+def to_json(array: np.ndarray):
+    """numpy -> nested lists for JSON; NaN and infinity, which JSON cannot carry, become null."""
+    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+        values = array.astype(object)
+        values[~np.isfinite(array)] = None
+        return values.tolist()
+    return array.tolist()

@@ -7,7 +7,7 @@ single output, a dict by output name for several.
 
 from .errors import BadRequest
 from .model import Model
-from .tensors import to_array
+from .tensors import to_array, to_json
 
 IGNORED_KEYS = {"signature_name"}
 
@@ -74,7 +74,7 @@ def _decode_columns(inputs, model: Model) -> dict:
 
 
 def encode(outputs: dict, fmt: str, batch_size: int) -> dict:
-    values = {name: arr.tolist() for name, arr in outputs.items()}
+    values = {name: to_json(arr) for name, arr in outputs.items()}
     if fmt == "columnar":
         return {"outputs": next(iter(values.values())) if len(values) == 1 else values}
     if len(values) == 1:

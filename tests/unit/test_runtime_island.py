@@ -43,6 +43,7 @@ def test_runtime_imports_only_stdlib_numpy_and_onnxruntime(tmp_path):
 
 def test_staged_runtime_is_the_runtime_alone_and_precompiled(tmp_path):
     stage_runtime(tmp_path)
+    assert (tmp_path / "infer" / "runtime" / "openapi.json").is_file()
     files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.py"))
     assert files[0] == "infer/__init__.py"
     assert all(f == "infer/__init__.py" or f.startswith("infer/runtime/") for f in files)

@@ -188,7 +188,7 @@ def test_unknown_path_and_wrong_method(iris):
 def test_v2_metadata_and_health(iris):
     assert get("/v2/health/live") == (200, {"live": True})
     assert not iris.loaded, "liveness must not load the model"
-    assert get("/v2") == (200, {"name": "infer", "version": app.__version__, "extensions": []})
+    assert get("/v2") == (200, {"name": "infer", "version": app.__version__, "extensions": ["binary_tensor_data"]})
     assert not iris.loaded
     assert get("/v2/health/ready") == (200, {"ready": True})
     assert iris.loaded
