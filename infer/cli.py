@@ -70,6 +70,7 @@ def serve(
             raise fail(f"port {port} on {host} is already in use; pass --port N (0 picks a free port)") from None
         raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)  # also when started in the background, where SIGINT starts ignored
     model_name = function.name
     typer.echo(
         f"Serving model '{model_name}' ({model}) at {emulator.url}\n"
@@ -106,6 +107,46 @@ def predict(
     except ClientError as exc:
         raise fail(str(exc)) from None
     typer.echo(json.dumps(answer))
+
+
+@app.command()
+def convert(
+    model: Annotated[Path, typer.Argument(help="Trained model: a scikit-learn/XGBoost/LightGBM pickle or joblib file, a PyTorch "
+                                               "file (torch.save module, TorchScript, or a state dict with --factory), an XGBoost "
+                                               ".json/.ubj or a LightGBM text model. Loading a pickle runs code: only convert files you trust.")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output .onnx file (default: MODEL with .onnx); the manifest goes beside it as .json.")] = None,
+    framework: Annotated[str, typer.Option(help="auto, sklearn, torch, xgboost or lightgbm.")] = "auto",
+    sample: Annotated[Optional[Path], typer.Option(help="A .npy array of example inputs (batch first; a structured array for one input per column); used for the signature and the parity check.")] = None,
+    input_shape: Annotated[Optional[str], typer.Option(help="Input shape, batch first, e.g. 1x4 or 1x3x28x28, when there is no --sample.")] = None,
+    input_dtype: Annotated[str, typer.Option(help="Input element type with --input-shape.")] = "float32",
+    opset: Annotated[Optional[int], typer.Option(help="ONNX opset (default: 17, or 18 for PyTorch).")] = None,
+    tolerance: Annotated[float, typer.Option(help="Largest allowed error of the ONNX model against the original (absolute up to 1, relative above).")] = 1e-4,
+    optimize: Annotated[bool, typer.Option("--optimize", help="Write a pre-optimised, portable model (onnxruntime extended optimisations).")] = False,
+    quantize: Annotated[Optional[str], typer.Option(help="int8: onnxruntime dynamic quantisation; reports size and parity before and after.")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Model name in the manifest and URLs (default: the output file's stem).")] = None,
+    factory: Annotated[Optional[str], typer.Option(help="module:function that builds the PyTorch module, when MODEL is a state dict.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON instead of a summary.")] = False,
+):
+    """Convert a trained model to ONNX, check it against the original, and write a manifest beside it.
+
+    Loading a pickle (scikit-learn, joblib, torch.save) runs code: only convert files you trust.
+    Exit codes: 0 converted and parity passed; 1 parity failed (files still written); 2 bad input.
+    """
+    from infer.convert import ConvertError, Progress, convert as convert_model
+    from infer.convert.report import summary
+
+    try:
+        result = convert_model(
+            model, out, framework=framework, sample=sample, input_shape=input_shape, input_dtype=input_dtype,
+            opset=opset, tolerance=tolerance, optimize=optimize, quantize=quantize, name=name, factory=factory,
+            progress=Progress(),
+        )
+    except ConvertError as exc:
+        raise fail(str(exc), 2) from None
+    typer.echo(json.dumps(result.manifest, indent=2) if as_json else summary(result))
+    if not result.passed:
+        raise fail(f"parity check failed against the original model (tolerance {tolerance:g}); "
+                   f"the files are written for inspection: {result.model_path}, {result.manifest_path}", 1)
 
 
 if __name__ == "__main__":

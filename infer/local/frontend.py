@@ -52,7 +52,11 @@ class FunctionUrlHandler(QuietHandler):
         }.get(invocation.outcome, invocation.outcome)
         self.send(502, _error(f"Internal Server Error: {reason}"), id_header)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+    def __getattr__(self, name: str):
+        """Every method, even TRACE or a made-up one, goes to the function, which decides (405)."""
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
 
 class FunctionUrlServer(Server):
