@@ -41,16 +41,9 @@ class FunctionUrlHandler(QuietHandler):
             response = response_from_result(invocation.payload)
             return self.send(response.status, response.body, id_header + response.headers, content_type=None)
         if invocation.outcome == "throttled":
-            return self.send(429, _error(
-                f"Rate Exceeded: all {pool.concurrency} execution environments are busy "
-                "(raise --concurrency to allow more)"), id_header + [("x-amzn-ErrorType", "TooManyRequestsException")])
-        reason = {
-            "error": f"the function raised an unhandled error ({invocation.error_type or 'unknown'}); see the log",
-            "timeout": f"the function timed out after {pool.function.timeout_s:g} seconds (--timeout)",
-            "crash": f"the execution environment exited ({invocation.error_type}); see the log",
-            "init_error": f"the function failed to initialise ({invocation.error_type}); see the log",
-        }.get(invocation.outcome, invocation.outcome)
-        self.send(502, _error(f"Internal Server Error: {reason}"), id_header)
+            return self.send(429, _error(f"Rate Exceeded: {invocation.reason} (raise --concurrency to allow more)"),
+                             id_header + [("x-amzn-ErrorType", "TooManyRequestsException")])
+        self.send(502, _error(f"Internal Server Error: {invocation.reason}"), id_header)
 
     def __getattr__(self, name: str):
         """Every method, even TRACE or a made-up one, goes to the function, which decides (405)."""

@@ -2,9 +2,10 @@
 
 An invocation goes to an idle environment if there is one; otherwise a new environment is started (a
 real cold start: a new `python -m awslambdaric` process) up to the concurrency limit, beyond which
-the invocation is throttled. An environment runs one invocation at a time. One that exceeds the
-timeout is killed; one that exits is dropped, its invocation failed; the next request that finds no
-idle environment starts a fresh one.
+the invocation is throttled. An environment runs one invocation at a time, and is reusable as soon as
+it has posted its response. One that exceeds the timeout or its memory size is killed; one that
+exits is dropped and its invocation failed, while invocations queued behind it go to another
+environment; the next request that finds no idle environment starts a fresh one.
 """
 
 import math
@@ -18,59 +19,15 @@ import time
 import uuid
 from collections import deque
 
+from .invocation import Invocation
 from .runtime_api import RuntimeApiServer, error_type_of
 
 INIT_LIMIT_S = 10.0  # Lambda's limit on the init phase of an on-demand environment
-
-
-class Invocation:
-    """One request's trip through an environment; finished exactly once."""
-
-    def __init__(self, event: bytes, timeout_s: float, request_id: str | None = None):
-        self.request_id = request_id or str(uuid.uuid4())
-        self.event = event
-        self.timeout_s = timeout_s
-        self.progress = threading.Event()  # set when delivered or finished
-        self.done = threading.Event()
-        self.delivered_at: float | None = None
-        self.deadline_ms = 0
-        self.outcome: str | None = None  # ok | error | timeout | crash | init_error | throttled
-        self.payload = b""
-        self.error_type: str | None = None
-        self.cold = False
-        self.report: dict | None = None
-        self._lock = threading.Lock()
-
-    def runtime_headers(self, env) -> list[tuple[str, str]]:
-        return [
-            ("Lambda-Runtime-Aws-Request-Id", self.request_id),
-            ("Lambda-Runtime-Deadline-Ms", str(self.deadline_ms)),
-            ("Lambda-Runtime-Invoked-Function-Arn", env.pool.function.arn),
-            ("Lambda-Runtime-Trace-Id", f"Root=1-{int(time.time()):08x}-{self.request_id.replace('-', '')[:24]};Sampled=0"),
-        ]
-
-    def deliver(self, cold: bool) -> None:
-        self.delivered_at = time.perf_counter()
-        self.deadline_ms = int((time.time() + self.timeout_s) * 1000)
-        self.cold = cold
-        self.progress.set()
-
-    def claim(self, outcome: str, payload: bytes = b"", error_type: str | None = None) -> bool:
-        """Settle the outcome; only the first claim counts, so no request is answered twice."""
-        with self._lock:
-            if self.outcome is not None:
-                return False
-            self.outcome, self.payload, self.error_type = outcome, payload, error_type
-        return True
-
-    def release(self) -> None:
-        """Wake the caller waiting for this invocation."""
-        self.progress.set()
-        self.done.set()
+MEMORY_POLL_S = 0.02
 
 
 def max_memory_mb(pid: int) -> int | None:
-    """Peak resident memory of a process (VmHWM), as Lambda's Max Memory Used."""
+    """Peak resident memory of a live process (VmHWM), as Lambda's Max Memory Used."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
@@ -79,6 +36,14 @@ def max_memory_mb(pid: int) -> int | None:
     except OSError:
         pass
     return None
+
+
+def resident_mb(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 class Environment:
@@ -94,9 +59,15 @@ class Environment:
         self.killed_for: str | None = None
         self.init_error: tuple[bytes, str] | None = None
         self.peak_mb: int | None = None
+        self.exited = threading.Event()
         self.server = RuntimeApiServer(self)
         self.started_at = time.perf_counter()
         self.proc: subprocess.Popen | None = None
+
+    @property
+    def ready(self) -> bool:
+        """Init finished: the runtime has asked for its first event."""
+        return self.init_ms is not None and self.init_error is None
 
     def start(self) -> None:
         fn = self.pool.function
@@ -131,6 +102,7 @@ class Environment:
         with self.pool.lock:
             self.reserved = False
             self.current = invocation
+            invocation.env = self
         invocation.deliver(cold)
         self.pool.log(f"START RequestId: {invocation.request_id} Version: $LATEST")
         return invocation
@@ -140,19 +112,23 @@ class Environment:
         if invocation is None or invocation.request_id != request_id:
             return False
         self.current = None
-        if outcome == "error" and not error_type:
-            error_type = error_type_of(payload)
-        self.pool.finish(self, invocation, outcome, payload, error_type)
-        # The runtime calls /next right after posting; a request arriving in between waits in the inbox
-        # for it, rather than starting a needless cold environment.
-        with self.pool.lock:
-            self.pool.mark_idle(self)
+        reason = ""
+        if outcome == "error":
+            error_type = error_type or error_type_of(payload)
+            reason = f"the function raised an unhandled error ({error_type}); see the log"
+        # reuse: the runtime calls /next right after posting, so a request arriving in between waits in
+        # the inbox for it rather than starting a needless cold environment.
+        self.pool.finish(self, invocation, outcome, payload, error_type, reason, reuse=True)
         return True
 
-    def fail_current(self, outcome: str, payload: bytes, error_type: str) -> None:
+    def response_too_large(self, size: int) -> None:
+        """The runtime posted more than a function URL can return: fail the request, retire the environment."""
         invocation = self.current
+        self.current = None
+        self.pool.retire(self, "response too large")
         if invocation is not None:
-            self.complete(invocation.request_id, outcome, payload, error_type)
+            self.pool.finish(self, invocation, "error", b"", "Function.ResponseSizeTooLarge",
+                             f"the function's response is {size} bytes; a function URL returns at most 6 MB")
 
     def init_failed(self, payload: bytes, error_type: str) -> None:
         self.init_error = (payload, error_type)
@@ -162,14 +138,14 @@ class Environment:
 
     def kill(self, reason: str) -> None:
         """SIGKILL the environment's process group and wait until it is gone."""
-        self.killed_for = reason
-        if self.proc is not None and self.proc.poll() is None:
+        self.killed_for = self.killed_for or reason
+        if self.proc is not None and not self.exited.is_set():
             self.peak_mb = max_memory_mb(self.proc.pid) or self.peak_mb
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            self.proc.wait()
+            self.exited.wait(10)
 
     def _forward_logs(self) -> None:
         with self.proc.stdout:
@@ -177,8 +153,11 @@ class Environment:
                 self.pool.log(line.decode("utf-8", "replace").rstrip("\n"))
 
     def _watch(self) -> None:
-        code = self.proc.wait()
-        self.pool.environment_exited(self, code)
+        _, status, usage = os.wait4(self.proc.pid, 0)
+        self.proc.returncode = os.waitstatus_to_exitcode(status)
+        self.peak_mb = max(self.peak_mb or 0, math.ceil(usage.ru_maxrss / 1024))  # ru_maxrss is in KiB
+        self.exited.set()
+        self.pool.environment_exited(self, self.proc.returncode)
 
 
 class Pool:
@@ -192,6 +171,7 @@ class Pool:
         self._next_id = 0
         self._log = log or _stderr_log
         self._closed = False
+        self._memory_watch: threading.Thread | None = None
 
     def log(self, line: str) -> None:
         self._log(line)
@@ -199,18 +179,19 @@ class Pool:
     def invoke(self, event: bytes, request_id: str | None = None) -> Invocation:
         """Run one invocation to its end: a result, a function error, a timeout, a crash or a throttle."""
         invocation = Invocation(event, self.function.timeout_s, request_id)
-        env = self._assign(invocation)
-        if env is None:
-            invocation.claim("throttled")
+        if not self._assign(invocation):
+            invocation.claim("throttled", reason=f"all {self.concurrency} execution environments are busy")
             invocation.release()
             return invocation
-        if not invocation.progress.wait(INIT_LIMIT_S + invocation.timeout_s):
-            self._time_out(env, invocation, f"init did not finish within {INIT_LIMIT_S + invocation.timeout_s:.0f} seconds")
+        cold_limit_s = INIT_LIMIT_S + invocation.timeout_s
+        if not invocation.progress.wait(cold_limit_s):
+            self._time_out(invocation, f"init did not finish within {cold_limit_s:g} seconds "
+                                       f"({INIT_LIMIT_S:g} s init limit + {invocation.timeout_s:g} s timeout)")
             return invocation
         if invocation.delivered_at is not None:
             remaining = invocation.delivered_at + invocation.timeout_s - time.perf_counter()
             if not invocation.done.wait(max(0.0, remaining)):
-                self._time_out(env, invocation, f"Task timed out after {invocation.timeout_s:.2f} seconds")
+                self._time_out(invocation, f"Task timed out after {invocation.timeout_s:.2f} seconds")
         return invocation
 
     def mark_idle(self, env: Environment) -> None:
@@ -218,10 +199,19 @@ class Pool:
         if env.killed_for is None and not env.reserved and env in self.environments and env not in self.idle:
             self.idle.append(env)
 
-    def _assign(self, invocation: Invocation) -> Environment | None:
+    def retire(self, env: Environment, reason: str) -> None:
+        """Take `env` out of service and kill it, without blocking the caller."""
+        with self.lock:
+            env.killed_for = env.killed_for or reason
+            if env in self.idle:
+                self.idle.remove(env)
+        threading.Thread(target=env.kill, args=(reason,), daemon=True).start()
+
+    def _assign(self, invocation: Invocation) -> bool:
+        """Queue `invocation` on an idle environment or a new one; False when at the concurrency limit."""
         with self.lock:
             if self._closed:
-                return None
+                return False
             if self.idle:
                 env = self.idle.pop()  # most recently used first, as Lambda tends to
             elif len(self.environments) < self.concurrency:
@@ -229,60 +219,93 @@ class Pool:
                 env = Environment(self, self._next_id)
                 self.environments.append(env)
             else:
-                return None
+                return False
             env.reserved = True
+            invocation.env = env
             env.inbox.put(invocation)
         if env.proc is None:
             try:
                 env.start()
             except OSError as exc:
-                self.log(f"cannot start an execution environment: {exc}")
                 self._drop(env)
-                invocation.claim("crash", error_type="Runtime.StartError")
-                invocation.release()
-        return env
+                self.finish(env, invocation, "crash", b"", "Runtime.StartError",
+                            f"cannot start an execution environment: {exc}")
+            self._watch_memory()
+        return True
 
     def finish(self, env: Environment, invocation: Invocation, outcome: str, payload: bytes = b"",
-               error_type: str | None = None, before_record=None) -> bool:
-        """Settle an invocation once: claim it, log its REPORT, then wake its caller."""
-        if not invocation.claim(outcome, payload, error_type):
+               error_type: str | None = None, reason: str = "", before_record=None, reuse: bool = False) -> bool:
+        """Settle an invocation once: claim it, log its REPORT, free its environment, then wake its caller."""
+        if not invocation.claim(outcome, payload, error_type, reason):
             return False
         if before_record is not None:
             before_record()
         self.record(env, invocation)
+        if reuse:
+            with self.lock:
+                self.mark_idle(env)
         invocation.release()
         return True
 
-    def _time_out(self, env: Environment, invocation: Invocation, message: str) -> None:
+    def _time_out(self, invocation: Invocation, message: str) -> None:
+        env = invocation.env
+        with self.lock:
+            if invocation.outcome is not None:
+                return  # answered just in time
+            env.killed_for = "timeout"  # before the claim, so a late response cannot free it again
+            if env in self.idle:
+                self.idle.remove(env)
+
         def kill():
             self.log(f"{_timestamp()} {invocation.request_id} {message}")
             env.kill("timeout")
 
-        self.finish(env, invocation, "timeout", error_type="Sandbox.Timedout", before_record=kill)
+        if not self.finish(env, invocation, "timeout", b"", "Sandbox.Timedout", f"{message} (--timeout)", before_record=kill):
+            with self.lock:  # the response won the race after all: the environment is healthy
+                env.killed_for = None
+                self.mark_idle(env)
 
     def environment_exited(self, env: Environment, code: int) -> None:
         self._drop(env)
-        pending = [env.current] if env.current is not None else []
-        while not env.inbox.empty():
-            item = env.inbox.get_nowait()
+        delivered = env.current
+        queued = []
+        while True:
+            try:
+                item = env.inbox.get_nowait()
+            except queue.Empty:
+                break
             if item is not None:
-                pending.append(item)
+                queued.append(item)
         env.inbox.put(None)  # release a Runtime API thread still waiting in /next
         env.current = None
         env.server.stop()
-        if env.killed_for is not None:
-            return
-        if env.init_error is not None:
+        if self._closed or env.killed_for == "shutdown":
+            outcome, payload, error_type, reason = "crash", b"", "Runtime.Shutdown", "the emulator is shutting down"
+        elif env.init_error is not None:
             outcome, (payload, error_type) = "init_error", env.init_error
-            reason = f"Init error: {error_type}"
+            reason = f"the function failed to initialise ({error_type}); see the log"
+        elif env.killed_for == "memory":
+            env.peak_mb = self.function.memory_mb  # as Lambda reports it
+            outcome, payload, error_type = "crash", b"", "Runtime.OutOfMemory"
+            reason = f"the function used more than its {self.function.memory_mb} MB (--memory) and was stopped"
         else:
             outcome, payload, error_type = "crash", b"", "Runtime.ExitError"
-            reason = f"Runtime exited with error: {_exit_text(code)}"
-        for invocation in pending:
-            invocation.cold = invocation.cold or invocation.delivered_at is None  # it waited for an init that failed
-            self.finish(env, invocation, outcome, payload, error_type, before_record=lambda: self.log(
-                f"RequestId: {invocation.request_id} Error: {reason}\n{error_type}"))
-        if not pending and not self._closed:
+            reason = f"the execution environment exited ({_exit_text(code)}); see the log"
+        failed = [delivered] if delivered is not None else []
+        if env.ready and outcome == "crash" and error_type != "Runtime.Shutdown":
+            for invocation in queued:  # never started here: give it to another environment
+                if not self._assign(invocation):
+                    self.finish(env, invocation, "throttled", reason=f"all {self.concurrency} execution environments are busy")
+        else:
+            failed.extend(queued)
+        log_line = f"Error: Runtime exited with error: {_exit_text(code)}\n{error_type}"
+        if env.init_error is not None:
+            log_line = f"Init error ({error_type}); the environment exited: {_exit_text(code)}"
+        for invocation in failed:
+            invocation.cold = invocation.cold or not env.ready
+            self.finish(env, invocation, outcome, payload, error_type, reason,
+                        before_record=lambda i=invocation: self.log(f"RequestId: {i.request_id} {log_line}"))
+        if not failed and env.killed_for is None and not self._closed:
             self.log(f"execution environment {env.env_id} exited while idle: {_exit_text(code)}")
 
     def _drop(self, env: Environment) -> None:
@@ -292,12 +315,31 @@ class Pool:
             if env in self.idle:
                 self.idle.remove(env)
 
+    def _watch_memory(self) -> None:
+        """One thread polls every environment's resident memory and kills any over --memory, as Lambda does."""
+        with self.lock:
+            if self._memory_watch is not None:
+                return
+            self._memory_watch = threading.Thread(target=self._memory_loop, name="memory-watch", daemon=True)
+        self._memory_watch.start()
+
+    def _memory_loop(self) -> None:
+        limit_mb = self.function.memory_mb
+        while not self._closed:
+            with self.lock:
+                envs = [e for e in self.environments if e.proc is not None and e.killed_for is None]
+            for env in envs:
+                rss = resident_mb(env.proc.pid)
+                if rss is not None and rss > limit_mb:
+                    self.retire(env, "memory")
+            time.sleep(MEMORY_POLL_S)
+
     def record(self, env: Environment, invocation: Invocation) -> None:
         duration_ms = 0.0
         if invocation.delivered_at is not None:
             duration_ms = (time.perf_counter() - invocation.delivered_at) * 1000.0
-        peak = max_memory_mb(env.proc.pid) if env.proc is not None and env.proc.poll() is None else None
-        env.peak_mb = peak or env.peak_mb
+        if env.proc is not None and not env.exited.is_set():
+            env.peak_mb = max_memory_mb(env.proc.pid) or env.peak_mb
         report = {
             "request_id": invocation.request_id,
             "environment": env.env_id,
@@ -328,9 +370,11 @@ class Pool:
         with self.lock:
             self._closed = True
             envs = list(self.environments)
+            for env in envs:
+                env.killed_for = "shutdown"
+            self.idle.clear()
         for env in envs:
-            env.killed_for = "shutdown"
-            if env.proc is not None and env.proc.poll() is None:
+            if env.proc is not None and not env.exited.is_set():
                 try:
                     os.killpg(env.proc.pid, signal.SIGTERM)
                 except ProcessLookupError:
@@ -339,13 +383,10 @@ class Pool:
         for env in envs:
             if env.proc is None:
                 continue
-            try:
-                env.proc.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
+            if not env.exited.wait(max(0.0, deadline - time.monotonic())):
                 env.kill("shutdown")
-                env.proc.wait()
-            env.inbox.put(None)
         for env in envs:
+            env.inbox.put(None)
             try:
                 env.server.stop()
             except OSError:

@@ -42,9 +42,9 @@ class RuntimeApiHandler(QuietHandler):
             body = read_body(self, MAX_RESPONSE_BYTES)
         except BodyTooLarge as exc:
             self.close_connection = True
-            env.fail_current("error", b'{"errorMessage": "Response payload size exceeded maximum allowed payload size (6291556 bytes).", "errorType": "Function.ResponseSizeTooLarge"}',
-                             "Function.ResponseSizeTooLarge")
-            return self.send(413, b'{"errorMessage": "payload too large", "errorType": "RequestEntityTooLarge"}')
+            env.response_too_large(exc.size)
+            return self.send(413, b'{"errorMessage": "Response payload size exceeded maximum allowed payload size", '
+                                  b'"errorType": "Function.ResponseSizeTooLarge"}')
         parts = self.path[len(PREFIX):].strip("/").split("/")
         if parts == ["init", "error"]:
             env.init_failed(body, self.headers.get("Lambda-Runtime-Function-Error-Type") or error_type_of(body))

@@ -140,7 +140,7 @@ def test_timeout_kills_the_environment_and_answers_502(start):
     started = time.monotonic()
     reply = call(emu.url + "/sleep/30")
     assert reply.status == 502
-    assert "timed out after 1 seconds" in reply.json()["error"]
+    assert "Task timed out after 1.00 seconds (--timeout)" in reply.json()["error"]
     assert time.monotonic() - started < 10
     assert not alive(first_pid), "the timed-out environment was killed"
     assert emu.log.matching(r"Task timed out after 1\.00 seconds")
@@ -217,3 +217,84 @@ def test_sequential_requests_reuse_one_environment(start):
     assert len(pids) == 1
     assert sum(r["cold"] for r in emu.reports) == 1
     assert len(emu.pool.environments) == 1
+
+
+def test_sequential_requests_are_never_throttled_at_concurrency_one(start):
+    emu = start(concurrency=1)
+    statuses = {call(emu.url + "/pid").status for _ in range(200)}
+    assert statuses == {200}
+
+
+def test_oversized_response_fails_that_request_only(start):
+    emu = start()
+    first_pid = call(emu.url + "/pid").json()["pid"]
+    reply = call(emu.url + f"/big/{7 * 1024 * 1024}")
+    assert reply.status == 502
+    assert "a function URL returns at most 6 MB" in reply.json()["error"]
+    after = call(emu.url + "/pid")
+    assert after.status == 200, "the next request is not hurt by the retired environment"
+    assert after.json()["pid"] != first_pid
+
+
+ONE_SHOT_RUNTIME = """
+import http.client, json, os, time
+api = http.client.HTTPConnection(os.environ["AWS_LAMBDA_RUNTIME_API"])
+api.request("GET", "/2018-06-01/runtime/invocation/next")
+reply = api.getresponse()
+request_id = reply.getheader("Lambda-Runtime-Aws-Request-Id")
+reply.read()
+api.request("POST", f"/2018-06-01/runtime/invocation/{request_id}/response", json.dumps({"pid": os.getpid()}))
+api.getresponse().read()
+time.sleep(0.5)  # exits before asking for the next event
+"""
+
+
+class OneShotRuntime(FunctionConfig):
+    """A custom runtime that answers one event and exits without asking for another."""
+
+    def command(self):
+        return [self.python, "-c", ONE_SHOT_RUNTIME]
+
+
+def test_request_queued_behind_a_dying_environment_runs_elsewhere(start):
+    emu = start(function=OneShotRuntime(name="oneshot", handler="-", task_root=str(FUNCTIONS)), concurrency=2)
+    first = call(emu.url + "/")
+    assert first.status == 200
+    second = call(emu.url + "/")  # queued on the environment that has answered and is about to exit
+    assert second.status == 200, second.body
+    assert second.json()["pid"] != first.json()["pid"]
+    assert emu.pool.reports[-1]["cold"] is True
+
+
+def test_late_response_after_timeout_does_not_hurt_the_next_request(start):
+    """The environment timed out on one request; a response racing the kill must not put it back in service."""
+    slow_log = Log()
+
+    def delayed(line):
+        slow_log(line)
+        if "Task timed out" in line:
+            time.sleep(0.3)  # widen the window between the timeout and the kill
+
+    emu = start(timeout_s=1.0)
+    emu.pool._log = delayed
+    call(emu.url + "/pid")
+    first = {}
+    racer = threading.Thread(target=lambda: first.setdefault("reply", call(emu.url + "/sleep/1.05")))
+    racer.start()
+    time.sleep(1.15)
+    started = time.monotonic()
+    second = call(emu.url + "/sleep/0.5", timeout=60)
+    racer.join()
+    assert first["reply"].status == 502
+    assert second.status == 200, second.body
+    assert time.monotonic() - started < 5
+
+
+def test_memory_over_the_function_size_kills_the_environment(start):
+    function = FunctionConfig(name="behaviours", handler="behaviours.handler", task_root=str(FUNCTIONS), memory_mb=256)
+    emu = start(function=function)
+    reply = call(emu.url + "/allocate/400")
+    assert reply.status == 502
+    assert "more than its 256 MB" in reply.json()["error"]
+    assert emu.log.matching(r"^REPORT .*Max Memory Used: 256 MB.*Status: crash\tError Type: Runtime.OutOfMemory")
+    assert call(emu.url + "/allocate/10").status == 200, "a fresh environment serves the next request"

@@ -1,0 +1,53 @@
+"""One request's trip through the emulator, settled exactly once."""
+
+import threading
+import time
+import uuid
+
+
+class Invocation:
+    """One request's trip through an environment; settled exactly once."""
+
+    def __init__(self, event: bytes, timeout_s: float, request_id: str | None = None):
+        self.request_id = request_id or str(uuid.uuid4())
+        self.event = event
+        self.timeout_s = timeout_s
+        self.progress = threading.Event()  # set when delivered or settled
+        self.done = threading.Event()
+        self.env: "Environment | None" = None
+        self.delivered_at: float | None = None
+        self.deadline_ms = 0
+        self.outcome: str | None = None  # ok | error | timeout | crash | init_error | throttled
+        self.reason = ""  # for the caller, when the outcome is not ok
+        self.payload = b""
+        self.error_type: str | None = None
+        self.cold = False
+        self.report: dict | None = None
+        self._lock = threading.Lock()
+
+    def runtime_headers(self, env) -> list[tuple[str, str]]:
+        return [
+            ("Lambda-Runtime-Aws-Request-Id", self.request_id),
+            ("Lambda-Runtime-Deadline-Ms", str(self.deadline_ms)),
+            ("Lambda-Runtime-Invoked-Function-Arn", env.pool.function.arn),
+            ("Lambda-Runtime-Trace-Id", f"Root=1-{int(time.time()):08x}-{self.request_id.replace('-', '')[:24]};Sampled=0"),
+        ]
+
+    def deliver(self, cold: bool) -> None:
+        self.delivered_at = time.perf_counter()
+        self.deadline_ms = int((time.time() + self.timeout_s) * 1000)
+        self.cold = cold
+        self.progress.set()
+
+    def claim(self, outcome: str, payload: bytes = b"", error_type: str | None = None, reason: str = "") -> bool:
+        """Settle the outcome; only the first claim counts, so no request is answered twice."""
+        with self._lock:
+            if self.outcome is not None:
+                return False
+            self.outcome, self.payload, self.error_type, self.reason = outcome, payload, error_type, reason
+        return True
+
+    def release(self) -> None:
+        """Wake the caller waiting for this invocation."""
+        self.progress.set()
+        self.done.set()
