@@ -49,13 +49,17 @@ def parse_json(body: bytes):
     if not body or not body.strip():
         raise BadRequest('request body is empty; send JSON such as {"instances": [[5.1, 3.5, 1.4, 0.2]]}')
     try:
-        return json.loads(body)
+        return json.loads(body, parse_constant=_reject_constant)
     except UnicodeDecodeError:
         raise BadRequest("request body is not valid UTF-8 JSON") from None
     except json.JSONDecodeError as exc:
         raise BadRequest(f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise BadRequest("request body is nested too deeply") from None
+
+
+def _reject_constant(name: str):
+    raise BadRequest(f"request body contains {name}, which is not JSON; send finite numbers (or null where the model allows)")
 
 
 def dump_json(obj) -> str:

@@ -9,6 +9,7 @@ import numpy as np
 from .errors import BadRequest
 from .model import TensorSpec
 
+MAX_DIMS = 64  # numpy's limit on dimensions
 _KIND_NAMES = {"b": "booleans", "i": "integers", "u": "integers", "f": "numbers", "U": "strings", "S": "strings"}
 
 
@@ -34,15 +35,44 @@ def _ragged_detail(value, where: str) -> str:
     return f"{where} is ragged"
 
 
+def _depth(value) -> int:
+    depth = 0
+    while isinstance(value, list):
+        depth += 1
+        value = value[0] if value else None
+    return depth
+
+
+def _has_bool(value) -> bool:
+    """Whether a regular nested list holds a JSON true/false (numpy would quietly turn it into 1/0)."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, list):
+            if type(node) is bool:
+                return True
+        elif node and type(node[0]) is list:
+            stack.extend(node)
+        elif bool in set(map(type, node)):
+            return True
+    return False
+
+
 def to_array(value, spec: TensorSpec, where: str) -> np.ndarray:
     """Convert a JSON value for input `spec`; `where` names it in errors (e.g. "instances")."""
     try:
         arr = np.asarray(value)
     except (ValueError, TypeError):
+        depth = _depth(value)
+        if depth > MAX_DIMS:
+            raise BadRequest(f"input '{spec.name}': {where} is nested {depth} levels deep; a tensor has at most "
+                             f"{MAX_DIMS} dimensions (expected shape {spec.shape_text})") from None
         raise BadRequest(
             f"input '{spec.name}': ragged array: {_ragged_detail(value, where)}; "
             f"every row must have the same length (expected shape {spec.shape_text})"
         ) from None
+    if arr.dtype.kind in "iuf" and _has_bool(value):
+        raise BadRequest(f"input '{spec.name}': {where} mixes booleans with numbers; send numbers only")
     arr = cast(arr, spec, where)
     check_shape(arr, spec)
     return arr
@@ -72,11 +102,11 @@ def cast(arr: np.ndarray, spec: TensorSpec, where: str) -> np.ndarray:
         raise BadRequest(f"input '{spec.name}' expects booleans (true/false); got {_describe(arr)}")
     if kind == "b":
         raise BadRequest(f"input '{spec.name}' expects {target.name}; got booleans")
-    if arr.dtype == target:
-        return arr
     if kind == "f" and not np.all(np.isfinite(arr)):
         raise BadRequest(f"input '{spec.name}' contains NaN or infinity (JSON numbers beyond 1.8e308 read as "
                          "infinity); send finite numbers")
+    if arr.dtype == target:
+        return arr
     if target.kind == "f":
         with np.errstate(over="ignore", invalid="ignore"):
             out = arr.astype(target)

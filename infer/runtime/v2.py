@@ -15,7 +15,7 @@ import numpy as np
 from .errors import BadRequest
 from .events import Request, dump_json, parse_json
 from .model import Model, TensorSpec
-from .tensors import check_shape, to_array, to_json
+from .tensors import MAX_DIMS as MAX_RANK, check_shape, to_array, to_json
 
 HEADER_LENGTH = "inference-header-content-length"
 
@@ -26,7 +26,6 @@ DATATYPES = {
     "FP16": np.dtype(np.float16), "FP32": np.dtype(np.float32), "FP64": np.dtype(np.float64),
     "BYTES": np.dtype(object),
 }
-MAX_RANK = 32  # numpy's limit on dimensions
 
 
 class InferRequest:

@@ -155,6 +155,27 @@ def test_iris_refusals(iris, payload, message):
     assert message in body["error"]
 
 
+@pytest.mark.parametrize("body, message", [
+    (b'{"instances": [[NaN, 3.5, 1.4, 0.2]]}', "contains NaN, which is not JSON"),
+    (b'{"instances": [[-Infinity, 3.5, 1.4, 0.2]]}', "contains -Infinity, which is not JSON"),
+    (b'{"instances": [[1e400, 3.5, 1.4, 0.2]]}', "NaN or infinity"),
+    (b'{"instances": [[true, false, 1, 2]]}', "mixes booleans with numbers"),
+    (b'{"instances": [[1.5, 2, 3, false]]}', "mixes booleans with numbers"),
+    (b'{"instances": ' + b"[" * 70 + b"1" + b"]" * 70 + b"}", "is nested 70 levels deep; a tensor has at most 64"),
+])
+def test_non_finite_mixed_and_deep_inputs_are_refused(iris, body, message):
+    status, reply = post("/predict", body)
+    assert status == 400
+    assert message in reply["error"]
+
+
+def test_non_finite_refused_for_float64_inputs_too(tmp_path, use_model):
+    use_model(make_model(tmp_path / "d.onnx", [("x", TensorProto.DOUBLE, ["n"])], [("y", TensorProto.DOUBLE, ["n"])],
+                         [helper.make_node("Neg", ["x"], ["y"])]))
+    status, reply = post("/predict", b'{"instances": [1e400, 1]}')
+    assert status == 400 and "NaN or infinity" in reply["error"]
+
+
 def test_bool_and_string_inputs(tmp_path, use_model):
     use_model(make_model(tmp_path / "not.onnx", [("flags", TensorProto.BOOL, ["n"])],
                          [("inverted", TensorProto.BOOL, ["n"])], [helper.make_node("Not", ["flags"], ["inverted"])]))
