@@ -61,14 +61,16 @@ def serve(
         raise fail("--timeout must be a positive number of seconds", 2)
     if not 128 <= memory <= 10240:
         raise fail("--memory must be between 128 and 10240 MB, as on Lambda", 2)
+    if not 0 <= port <= 65535:
+        raise fail("--port must be between 0 and 65535 (0 picks a free port)", 2)
     function = model_function(model, name=name, memory_mb=memory, timeout_s=timeout)
     try:
         emulator = Emulator(function, concurrency=concurrency, host=host, port=port)
-    except OSError as exc:
+    except (OSError, OverflowError) as exc:
         function.remove_staging()
-        if exc.errno == errno.EADDRINUSE:
+        if getattr(exc, "errno", None) == errno.EADDRINUSE:
             raise fail(f"port {port} on {host} is already in use; pass --port N (0 picks a free port)") from None
-        raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise fail(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from None
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)  # also when started in the background, where SIGINT starts ignored
     model_name = function.name

@@ -1,5 +1,6 @@
 """The prediction client behind `infer predict`: builds the request body, posts it, returns the JSON answer."""
 
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -28,9 +29,13 @@ def load_payload(data: str | None = None, input_file: str | Path | None = None):
             import numpy as np
 
             try:
-                payload = np.load(path, allow_pickle=False).tolist()
-            except ValueError as exc:
-                raise ClientError(f"cannot read {path} as a .npy array: {exc}") from None
+                array = np.load(path, allow_pickle=False)
+            except (ValueError, EOFError, OSError) as exc:
+                raise ClientError(f"cannot read {path} as a .npy array: {exc or 'the file is empty'}") from None
+            if array.dtype.kind not in "biufUS":
+                raise ClientError(f"{path} holds {array.dtype} values, which JSON cannot carry; "
+                                  "save booleans, integers, floats or strings")
+            payload = array.tolist()
         elif path.suffix == ".json":
             try:
                 payload = json.loads(path.read_text())
@@ -66,6 +71,8 @@ def post_json(url: str, payload, timeout_s: float = 60.0) -> dict:
         raise ClientError(f"cannot reach {url}: {exc.reason} (is `infer serve` running?)") from None
     except TimeoutError:
         raise ClientError(f"no answer from {url} within {timeout_s:g} seconds") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise ClientError(f"the connection to {url} failed: {exc or type(exc).__name__}") from None
     try:
         return json.loads(body)
     except ValueError:

@@ -5,7 +5,7 @@ import threading
 import uuid
 
 from .events import build_event, response_from_result
-from .httputil import BodyTooLarge, QuietHandler, Server, read_body
+from .httputil import BadFraming, BodyTooLarge, QuietHandler, Server, read_body
 from .pool import Pool
 
 MAX_REQUEST_BYTES = 6 * 1024 * 1024  # function URL request payload limit
@@ -28,9 +28,9 @@ class FunctionUrlHandler(QuietHandler):
             self.close_connection = True
             return self.send(413, _error(f"request body is {exc.size} bytes; a function URL accepts at most "
                                          f"{MAX_REQUEST_BYTES} bytes (6 MB)"), id_header)
-        except ValueError:
+        except BadFraming as exc:
             self.close_connection = True
-            return self.send(400, _error("malformed chunked request body"), id_header)
+            return self.send(400, _error(str(exc)), id_header)
         event = build_event(
             self.command, self.path, list(self.headers.items()), body, request_id,
             source_ip=self.client_address[0], protocol=self.request_version,

@@ -1,10 +1,15 @@
 """Small pieces shared by the emulator's two HTTP servers."""
 
+import json
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 DRAIN_LIMIT = 64 * 1024 * 1024
+
+
+class BadFraming(ValueError):
+    """The body's length cannot be read from the request."""
 
 
 class BodyTooLarge(Exception):
@@ -18,7 +23,11 @@ def read_body(handler: BaseHTTPRequestHandler, limit: int) -> bytes:
     if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
         parts, total = [], 0
         while True:
-            size = int(handler.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+            line = handler.rfile.readline(1024).split(b";", 1)[0].strip()
+            try:
+                size = int(line or b"0", 16)
+            except ValueError:
+                raise BadFraming(f"malformed chunk size {line[:20]!r} in a chunked body") from None
             if size == 0:
                 while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
                     pass  # trailers
@@ -28,7 +37,10 @@ def read_body(handler: BaseHTTPRequestHandler, limit: int) -> bytes:
                 raise BodyTooLarge(total)
             parts.append(handler.rfile.read(size))
             handler.rfile.readline()
-    length = int(handler.headers.get("Content-Length") or 0)
+    raw = handler.headers.get("Content-Length") or "0"
+    if not raw.strip().isdigit():
+        raise BadFraming(f"Content-Length must be a non-negative integer; got {raw[:40]!r}")
+    length = int(raw)
     if length > limit:
         if length <= DRAIN_LIMIT:  # read and drop it, so the client sees our answer rather than a reset
             remaining = length
@@ -49,6 +61,12 @@ class QuietHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args):
         pass
+
+    def send_error(self, code, message=None, explain=None):
+        """http.server's own refusals (malformed request line, headers too large...) as JSON, not HTML."""
+        self.close_connection = True
+        text = message or self.responses.get(code, ("error",))[0]
+        self.send(code, json.dumps({"error": f"{text} (HTTP {code})"}).encode())
 
     def send(self, status: int, body: bytes, headers=(), content_type: str | None = "application/json"):
         self.send_response(status)

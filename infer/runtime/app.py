@@ -3,6 +3,7 @@
 import re
 import sys
 import traceback
+from urllib.parse import unquote
 import os
 
 from . import __version__, v1, v2
@@ -110,15 +111,16 @@ ROUTES = [
 
 
 def route(method: str, path: str):
-    """Return (endpoint, path parameters) or raise 404/405."""
+    """Return (endpoint, path parameters) or raise 404/405. HEAD is served wherever GET is."""
+    path = unquote(path)  # rawPath arrives percent-encoded: /v1/models/iris%3Apredict
     if len(path) > 1:
         path = path.rstrip("/")
     for pattern, methods in ROUTES:
         match = pattern.fullmatch(path)
         if match:
-            endpoint = methods.get(method)
+            endpoint = methods.get("GET" if method == "HEAD" else method)
             if endpoint is None:
-                raise MethodNotAllowed(method, path, sorted(methods))
+                raise MethodNotAllowed(method, path, sorted(methods) + (["HEAD"] if "GET" in methods else []))
             return endpoint, {k: v for k, v in match.groupdict().items() if v is not None}
     raise NotFound(
         f"no endpoint at {path}; try POST /v1/models/{{name}}:predict, POST /predict, "

@@ -73,11 +73,11 @@ class Model:
         return dict(zip(names, self.session.run(names, feeds)))
 
 
-def available_cpus() -> int:
+def available_cpus(cgroup_cpu_max: str = "/sys/fs/cgroup/cpu.max") -> int:
     """CPUs this process may really use: affinity, cgroup quota, and Lambda's memory-to-vCPU ratio."""
     cpus = len(os.sched_getaffinity(0))
     try:
-        with open("/sys/fs/cgroup/cpu.max") as f:
+        with open(cgroup_cpu_max) as f:
             quota, period = f.read().split()
         if quota != "max":
             cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))

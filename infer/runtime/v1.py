@@ -40,9 +40,8 @@ def _decode_rows(instances, model: Model) -> dict:
     for i, instance in enumerate(instances):
         if not isinstance(instance, dict):
             raise BadRequest(
-                f"instances[{i}] must be an object keyed by input name ({_names(names)}), "
-                "because this model has several inputs" if len(names) > 1 else
-                f"instances[{i}] must be a list of values like instances[0]"
+                f"instances[{i}] must be an object keyed by input name ({_names(names)})"
+                + (", because this model has several inputs" if len(names) > 1 else ", like instances[0]")
             )
         missing = [n for n in names if n not in instance]
         extra = [k for k in instance if k not in columns]

@@ -1,7 +1,9 @@
 """`infer predict` against a running `infer serve`."""
 
 import json
+import socket
 import subprocess
+import threading
 
 import numpy as np
 
@@ -58,3 +60,31 @@ def test_user_mistakes_are_one_line_errors(tmp_path):
         assert result.returncode == 1, args
         assert message in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_odd_files_and_a_server_that_hangs_up(tmp_path):
+    empty = tmp_path / "empty.npy"
+    empty.write_bytes(b"")
+    complex_values = tmp_path / "complex.npy"
+    np.save(complex_values, np.array([1 + 2j]))
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        def hang_up():
+            conn, _ = listener.accept()
+            conn.recv(65536)
+            conn.close()
+
+        threading.Thread(target=hang_up, daemon=True).start()
+        cases = [
+            ([f"http://127.0.0.1:{port}", "-d", "[[1, 2, 3, 4]]"], "the connection to"),
+            (["http://127.0.0.1:9", "--input", str(empty)], "cannot read"),
+            (["http://127.0.0.1:9", "--input", str(complex_values)], "complex128 values, which JSON cannot carry"),
+        ]
+        for args, message in cases:
+            result = predict(*args)
+            assert result.returncode == 1, (args, result.stderr)
+            assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
+            assert len(result.stderr.strip().splitlines()) == 1

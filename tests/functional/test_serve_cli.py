@@ -122,3 +122,43 @@ def test_bad_options_are_refused(option, message):
     result = run_infer("serve", "models/iris.onnx", *option)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def raw_request(url: str, data: bytes) -> bytes:
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(data)
+        chunks = []
+        while chunk := conn.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize("request_bytes, status, message", [
+    (b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\nConnection: close\r\n\r\n", b"400",
+     b"Content-Length must be a non-negative integer"),
+    (b"GET /v2 HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000 + b"\r\nConnection: close\r\n\r\n", b"431", b"HTTP 431"),
+    (b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n", b"400",
+     b"malformed chunk size"),
+    (b"TRACE /predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", b"405", b"use POST"),
+])
+def test_malformed_http_gets_a_json_error(iris_server, request_bytes, status, message):
+    reply = raw_request(iris_server.url, request_bytes)
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] == status, reply[:300]
+    assert json.loads(body)["error"].encode().find(message) >= 0, body
+
+
+def test_chunked_body_is_accepted(iris_server):
+    body = json.dumps({"instances": [SETOSA]}).encode()
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    reply = raw_request(iris_server.url, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                                         b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunked)
+    assert b" 200 " in reply.split(b"\r\n")[0]
+    assert json.loads(reply.partition(b"\r\n\r\n")[2])["predictions"][0]["label"] == 0
+
+
+def test_port_out_of_range_is_refused():
+    result = run_infer("serve", "models/iris.onnx", "--port", "70000")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: --port must be between 0 and 65535 (0 picks a free port)"

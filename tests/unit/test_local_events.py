@@ -37,6 +37,11 @@ def test_post_event_shape():
     assert context["timeEpoch"] == 1583348638390
     assert context["time"] == "04/Mar/2020:19:03:58 +0000"
     assert event["isBase64Encoded"] is False and event["body"] == '{"instances": [[1, 2, 3, 4]]}'
+    documented = json.loads((EVENTS / "function_url_post.json").read_text())
+    optional = {"pathParameters", "stageVariables"}  # null in AWS's example; absent here, as the parser allows
+    assert set(event) == set(documented) - optional
+    assert set(context) == set(documented["requestContext"]) - {"authorizer", "authentication"}, "no IAM auth here"
+    assert set(context["http"]) == set(documented["requestContext"]["http"])
 
 
 def test_get_event_has_no_body_and_no_query_parameters():

@@ -72,11 +72,22 @@ def test_reset_forgets_the_model(use_model):
 
 
 @pytest.mark.parametrize("memory_mb, expected", [("128", 1), ("1769", 1), ("2048", 1), ("3008", 2), ("10240", 6)])
-def test_threads_follow_lambda_memory(monkeypatch, memory_mb, expected):
+def test_threads_follow_lambda_memory(monkeypatch, tmp_path, memory_mb, expected):
     monkeypatch.delenv("INFER_THREADS", raising=False)
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb)
     monkeypatch.setattr(runtime_model.os, "sched_getaffinity", lambda pid: set(range(6)))
-    assert runtime_model.thread_count() == expected
+    no_quota = tmp_path / "cpu.max"
+    no_quota.write_text("max 100000\n")
+    assert runtime_model.available_cpus(str(no_quota)) == expected
+
+
+@pytest.mark.parametrize("cpu_max, expected", [("max 100000", 8), ("200000 100000", 2), ("150000 100000", 2), ("50000 100000", 1)])
+def test_threads_respect_the_cgroup_quota(monkeypatch, tmp_path, cpu_max, expected):
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", raising=False)
+    monkeypatch.setattr(runtime_model.os, "sched_getaffinity", lambda pid: set(range(8)))
+    path = tmp_path / "cpu.max"
+    path.write_text(cpu_max + "\n")
+    assert runtime_model.available_cpus(str(path)) == expected
 
 
 def test_threads_never_exceed_the_cpus_we_may_use(monkeypatch):
@@ -88,8 +99,10 @@ def test_threads_never_exceed_the_cpus_we_may_use(monkeypatch):
     assert runtime_model.thread_count() == 3
 
 
-def test_session_uses_the_thread_count(monkeypatch, use_model):
-    monkeypatch.setenv("INFER_THREADS", "1")
-    options = runtime_model.session_options()
-    assert options.intra_op_num_threads == 1
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_loaded_session_uses_the_thread_count(monkeypatch, use_model, threads):
+    monkeypatch.setenv("INFER_THREADS", threads)
+    session = use_model(MODELS / "digits.onnx").get().session
+    options = session.get_session_options()
+    assert options.intra_op_num_threads == int(threads)
     assert options.inter_op_num_threads == 1

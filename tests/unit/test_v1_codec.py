@@ -206,6 +206,20 @@ def test_unknown_path_and_wrong_method(iris):
     assert app.dispatch(Request("DELETE", "/v2/health/live")).status == 405
 
 
+def test_percent_encoded_path_and_head(iris):
+    assert post("/v1/models/iris%3Apredict", {"instances": [IRIS_ROW]})[0] == 200
+    assert app.dispatch(Request("HEAD", "/v2/health/live")).status == 200
+    refused = app.dispatch(Request("HEAD", "/predict"))
+    assert refused.status == 405 and refused.headers["allow"] == "POST"
+    assert app.dispatch(Request("PUT", "/v2/health/live")).headers["allow"] == "GET, HEAD"
+
+
+def test_mixed_instance_kinds_are_named(iris):
+    status, body = post("/predict", {"instances": [{"input": IRIS_ROW}, IRIS_ROW]})
+    assert status == 400
+    assert body["error"] == "instances[1] must be an object keyed by input name ('input'), like instances[0]"
+
+
 def test_v2_metadata_and_health(iris):
     assert get("/v2/health/live") == (200, {"live": True})
     assert not iris.loaded, "liveness must not load the model"
