@@ -2,6 +2,7 @@
 
 import re
 import sys
+import time
 import traceback
 from urllib.parse import unquote
 import os
@@ -31,15 +32,17 @@ def predict(request: Request, name: str | None = None) -> Response:
     payload = request.json()
     model = current.get()
     feeds, fmt = v1.decode(payload, model)
-    outputs = _run(model, feeds)
+    outputs, inference_ms = _run(model, feeds)
     first = next(iter(feeds.values()))
     batch_size = first.shape[0] if first.ndim else 1
-    return Response(200, v1.encode(outputs, fmt, batch_size))
+    return Response(200, v1.encode(outputs, fmt, batch_size), inference_ms=inference_ms)
 
 
-def _run(model, feeds: dict, output_names: list[str] | None = None) -> dict:
+def _run(model, feeds: dict, output_names: list[str] | None = None) -> tuple[dict, float]:
+    """The model's outputs and the milliseconds it took."""
+    start = time.perf_counter()
     try:
-        return model.run(feeds, output_names)
+        return model.run(feeds, output_names), (time.perf_counter() - start) * 1000.0
     except Exception as exc:  # onnxruntime reports bad feeds with its own exception types
         kind = type(exc).__name__
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else kind
@@ -52,9 +55,9 @@ def infer(request: Request, name: str, version: str | None = None) -> Response:
     current = _model_named(name, version)
     model = current.get()
     decoded = v2.decode(request, model)
-    results = _run(model, decoded.feeds, [n for n, _ in decoded.outputs])
+    results, inference_ms = _run(model, decoded.feeds, [n for n, _ in decoded.outputs])
     body, headers = v2.encode(model, decoded, results)
-    return Response(200, body, headers)
+    return Response(200, body, headers, inference_ms)
 
 
 def openapi(request: Request) -> Response:

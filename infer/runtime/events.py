@@ -37,12 +37,13 @@ class Request:
 
 
 class Response:
-    __slots__ = ("status", "body", "headers")
+    __slots__ = ("status", "body", "headers", "inference_ms")
 
-    def __init__(self, status: int, body, headers: dict[str, str] | None = None):
+    def __init__(self, status: int, body, headers: dict[str, str] | None = None, inference_ms: float | None = None):
         self.status = status
         self.body = body  # a JSON-serialisable object, or bytes sent as they are
         self.headers = headers or {}
+        self.inference_ms = inference_ms  # time inside the model, for the request's metrics
 
 
 def parse_json(body: bytes):

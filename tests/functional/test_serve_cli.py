@@ -162,3 +162,46 @@ def test_port_out_of_range_is_refused():
     result = run_infer("serve", "models/iris.onnx", "--port", "70000")
     assert result.returncode == 2
     assert result.stderr.strip() == "error: --port must be between 0 and 65535 (0 picks a free port)"
+
+
+def emf_problems(line: dict) -> list[str]:
+    """What keeps a log line from being valid CloudWatch Embedded Metric Format."""
+    problems = []
+    aws = line.get("_aws")
+    if not isinstance(aws, dict) or not isinstance(aws.get("Timestamp"), int):
+        return ["_aws.Timestamp must be an integer (ms)"]
+    for directive in aws.get("CloudWatchMetrics") or [None]:
+        if not isinstance(directive, dict) or not directive.get("Namespace"):
+            problems.append("each CloudWatchMetrics entry needs a Namespace")
+            continue
+        for dimension_set in directive.get("Dimensions", []):
+            problems += [f"dimension {d} missing or not a string" for d in dimension_set if not isinstance(line.get(d), str)]
+        for metric in directive.get("Metrics", []):
+            if metric.get("Unit") not in ("Count", "Milliseconds"):
+                problems.append(f"unexpected unit {metric.get('Unit')}")
+            if not isinstance(line.get(metric["Name"]), (int, float)):
+                problems.append(f"metric {metric['Name']} has no numeric value")
+    return problems
+
+
+def test_one_structured_emf_line_per_request_without_bodies_or_secrets():
+    server = ServeProcess(str(MODELS / "iris.onnx"))
+    try:
+        secret = "Bearer s3cr3t-token"
+        first = call(server.url + "/v1/models/iris:predict", "POST", body={"instances": [[5.1, 3.5, 1.4, 0.2]]},
+                     headers={"Authorization": secret})
+        second = call(server.url + "/predict", "POST", body={"instances": [[1, 2, 3]]})
+        server.interrupt()
+    finally:
+        server.stop()
+    lines = [json.loads(line) for line in server.stderr if line.startswith('{"message":"request"')]
+    assert len(lines) == 2
+    cold, warm = lines
+    assert cold["request_id"] == first.headers["x-amzn-requestid"] and warm["request_id"] == second.headers["x-amzn-requestid"]
+    assert (cold["path"], cold["status"], cold["model"]) == ("/v1/models/iris:predict", 200, "iris")
+    assert cold["cold_start"] is True and cold["ColdStart"] == 1 and cold["ModelLoadMs"] > 0 and cold["InferenceMs"] >= 0
+    assert warm["cold_start"] is False and warm["status"] == 400 and "ModelLoadMs" not in warm and "InferenceMs" not in warm
+    for line in lines:
+        assert emf_problems(line) == []
+    logged = "".join(server.stderr)
+    assert "s3cr3t" not in logged and "5.1, 3.5" not in logged and "[1, 2, 3]" not in logged

@@ -1,0 +1,53 @@
+"""One structured log line per request, in CloudWatch Embedded Metric Format (EMF).
+
+The line is a JSON object on stdout: the request's id, path, status and timings, plus an `_aws` block
+that makes CloudWatch extract the metrics ColdStart, ModelLoadMs and InferenceMs (dimension: model)
+without any SDK call. Request bodies and headers are never logged. `INFER_METRICS=off` silences it.
+"""
+
+import json
+import os
+import sys
+import time
+
+NAMESPACE = "infer"
+_cold_start = True  # the first request of this execution environment
+
+
+def take_cold_start() -> bool:
+    """True for the first call in this execution environment, False afterwards."""
+    global _cold_start
+    cold, _cold_start = _cold_start, False
+    return cold
+
+
+def reset_cold_start() -> None:
+    global _cold_start
+    _cold_start = True
+
+
+def record(request_id: str, path: str, status: int, model: str, cold_start: bool,
+           inference_ms: float | None, model_load_ms: float | None, stream=None) -> dict:
+    metrics = [{"Name": "ColdStart", "Unit": "Count"}]
+    line = {
+        "message": "request",
+        "request_id": request_id,
+        "path": path,
+        "status": status,
+        "model": model,
+        "cold_start": cold_start,
+        "ColdStart": 1 if cold_start else 0,
+    }
+    if inference_ms is not None:
+        metrics.append({"Name": "InferenceMs", "Unit": "Milliseconds"})
+        line["InferenceMs"] = round(inference_ms, 3)
+    if model_load_ms is not None:
+        metrics.append({"Name": "ModelLoadMs", "Unit": "Milliseconds"})
+        line["ModelLoadMs"] = round(model_load_ms, 3)
+    line["_aws"] = {
+        "Timestamp": int(time.time() * 1000),
+        "CloudWatchMetrics": [{"Namespace": NAMESPACE, "Dimensions": [["model"]], "Metrics": metrics}],
+    }
+    if os.environ.get("INFER_METRICS", "on").lower() not in ("off", "0", "false"):
+        (stream or sys.stdout).write(json.dumps(line, separators=(",", ":")) + "\n")
+    return line
