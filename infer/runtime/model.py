@@ -1,9 +1,12 @@
 """The model holder: one ONNX Runtime session per execution environment, loaded on first use.
 
 The model's path and name come from the environment (`INFER_MODEL_PATH`, `INFER_MODEL_NAME`); a
-manifest beside the model (`iris.onnx` -> `iris.json`) may give the name and class labels.
+manifest beside the model (`iris.onnx` -> `iris.json`) may give the name and class labels, and the
+sha256 of the model and its weights sidecars, which are checked before loading
+(`INFER_VERIFY_SHA256=off` skips that, for images whose files were checked when they were built).
 """
 
+import hashlib
 import json
 import math
 import os
@@ -115,6 +118,34 @@ def read_manifest(model_path: str) -> dict:
     return manifest if isinstance(manifest, dict) else {}
 
 
+def _sha256(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def verify_files(model_path: str, manifest: dict) -> None:
+    """Refuse a model (or a weights sidecar) whose sha256 differs from its manifest's."""
+    expected = manifest.get("sha256")
+    if not expected:
+        return
+    manifest_name = os.path.splitext(os.path.basename(model_path))[0] + ".json"
+    actual = _sha256(model_path)
+    if actual != expected:
+        raise ModelUnavailable(
+            f"{model_path} does not match its manifest {manifest_name}: sha256 {actual[:12]}..., expected "
+            f"{expected[:12]}...; convert the model again, or put back the file the manifest describes"
+        )
+    directory = os.path.dirname(model_path)
+    for name, digest in (manifest.get("files") or {}).items():
+        if digest == expected:
+            continue  # the model file itself, whatever it is called now
+        path = os.path.join(directory, name)
+        if not os.path.isfile(path):
+            raise ModelUnavailable(f"{name}, which {manifest_name} lists, is missing beside {model_path}")
+        if _sha256(path) != digest:
+            raise ModelUnavailable(f"{path} does not match the sha256 that {manifest_name} records for it")
+
+
 class ModelHolder:
     """Loads the model at most once, on first use, safely from any thread."""
 
@@ -156,6 +187,8 @@ class ModelHolder:
         if not os.path.isfile(self.path):
             raise ModelUnavailable(f"model file not found: {self.path} (set INFER_MODEL_PATH to the .onnx file)")
         start = time.perf_counter()
+        if os.environ.get("INFER_VERIFY_SHA256", "on").lower() not in ("off", "0", "false"):
+            verify_files(self.path, self.manifest)
         try:
             session = ort.InferenceSession(self.path, session_options(), providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for bad files

@@ -106,3 +106,37 @@ def test_loaded_session_uses_the_thread_count(monkeypatch, use_model, threads):
     options = session.get_session_options()
     assert options.intra_op_num_threads == int(threads)
     assert options.inter_op_num_threads == 1
+
+
+def copy_model(tmp_path, name="m"):
+    model = tmp_path / f"{name}.onnx"
+    model.write_bytes((MODELS / "iris.onnx").read_bytes())
+    manifest = json.loads((MODELS / "iris.json").read_text())
+    return model, manifest
+
+
+def test_model_matching_its_manifest_loads(tmp_path, use_model):
+    model, manifest = copy_model(tmp_path, "renamed")
+    model.with_suffix(".json").write_text(json.dumps(manifest))
+    assert use_model(model).get().name == "iris"
+
+
+def test_model_that_differs_from_its_manifest_is_refused(tmp_path, use_model, monkeypatch):
+    model, manifest = copy_model(tmp_path)
+    model.write_bytes((MODELS / "digits.onnx").read_bytes())  # another model under iris's manifest
+    model.with_suffix(".json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelUnavailable, match=r"does not match its manifest m.json: sha256 .*convert the model again"):
+        use_model(model).get()
+    monkeypatch.setenv("INFER_VERIFY_SHA256", "off")
+    assert use_model(model).get().name == "iris", "the check can be switched off"
+
+
+def test_sidecar_listed_in_the_manifest_is_checked(tmp_path, use_model):
+    model, manifest = copy_model(tmp_path)
+    manifest["files"]["m.onnx.data"] = "0" * 64
+    model.with_suffix(".json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelUnavailable, match="m.onnx.data, which m.json lists, is missing"):
+        use_model(model).get()
+    (tmp_path / "m.onnx.data").write_bytes(b"weights")
+    with pytest.raises(ModelUnavailable, match="does not match the sha256 that m.json records"):
+        use_model(model).get()
