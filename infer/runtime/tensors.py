@@ -82,6 +82,8 @@ def cast(arr: np.ndarray, spec: TensorSpec, where: str) -> np.ndarray:
     target = np.dtype(spec.dtype) if spec.dtype is not None else None
     if target is None:
         raise BadRequest(f"input '{spec.name}' has type {spec.ort_type}, which infer cannot feed from JSON")
+    if arr.size == 0:  # [] has no type of its own: give the empty tensor the input's
+        return np.empty(arr.shape, dtype=target)
     kind = arr.dtype.kind
     if kind == "O":
         items = arr.ravel().tolist()

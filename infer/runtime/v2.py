@@ -18,6 +18,7 @@ from .model import Model, TensorSpec
 from .tensors import MAX_DIMS as MAX_RANK, check_shape, to_array, to_json
 
 HEADER_LENGTH = "inference-header-content-length"
+MAX_NOMINAL_ELEMENTS = 2 ** 48  # far beyond a 6 MB body, yet safe for numpy's size arithmetic
 
 DATATYPES = {
     "BOOL": np.dtype(np.bool_), "UINT8": np.dtype(np.uint8), "UINT16": np.dtype(np.uint16),
@@ -111,9 +112,13 @@ def _parameters(obj: dict, where: str) -> dict:
 def _shape(shape, where: str) -> list[int]:
     if not isinstance(shape, list) or len(shape) > MAX_RANK:
         raise BadRequest(f"{where}: \"shape\" must be a list of at most {MAX_RANK} non-negative integers; got {_short(shape)}")
+    nominal = 1
     for dim in shape:
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 0:
             raise BadRequest(f"{where}: shape dimensions must be non-negative integers; got {_short(dim)} in {_short(shape)}")
+        nominal *= max(dim, 1)
+    if nominal > MAX_NOMINAL_ELEMENTS:
+        raise BadRequest(f"{where}: shape {_short(shape)} is too large for any tensor")
     return shape
 
 
