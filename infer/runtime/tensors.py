@@ -10,6 +10,7 @@ from .errors import BadRequest
 from .model import TensorSpec
 
 MAX_DIMS = 64  # numpy's limit on dimensions
+FLOAT64_EXACT_INTEGERS = 2 ** 53  # from here on, float64 cannot hold every integer
 _KIND_NAMES = {"b": "booleans", "i": "integers", "u": "integers", "f": "numbers", "U": "strings", "S": "strings"}
 
 
@@ -73,12 +74,13 @@ def to_array(value, spec: TensorSpec, where: str) -> np.ndarray:
         ) from None
     if arr.dtype.kind in "iuf" and _has_bool(value):
         raise BadRequest(f"input '{spec.name}': {where} mixes booleans with numbers; send numbers only")
-    arr = cast(arr, spec, where)
+    arr = cast(arr, spec, where, value)
     check_shape(arr, spec)
     return arr
 
 
-def cast(arr: np.ndarray, spec: TensorSpec, where: str) -> np.ndarray:
+def cast(arr: np.ndarray, spec: TensorSpec, where: str, value=None) -> np.ndarray:
+    """`arr` as the input's dtype, or a 400 saying why not; `value` is the JSON it came from, if any."""
     target = np.dtype(spec.dtype) if spec.dtype is not None else None
     if target is None:
         raise BadRequest(f"input '{spec.name}' has type {spec.ort_type}, which infer cannot feed from JSON")
@@ -116,13 +118,20 @@ def cast(arr: np.ndarray, spec: TensorSpec, where: str) -> np.ndarray:
             raise BadRequest(f"input '{spec.name}': a value is out of range for {target.name}")
         return out
     # integer target
+    out_of_range = f"input '{spec.name}': a value is out of range for {target.name} [{np.iinfo(target).min}, {np.iinfo(target).max}]"
     if kind == "f":
-        if arr.size and not np.all(arr == np.trunc(arr)):
+        if not np.all(arr == np.trunc(arr)):
             sample = arr[arr != np.trunc(arr)].flat[0].item()
             raise BadRequest(f"input '{spec.name}' expects integers ({target.name}); got {sample}, which is not whole")
+        if value is not None and np.abs(arr).max() >= FLOAT64_EXACT_INTEGERS:
+            # numpy read large integers as float64 and rounded them: convert the JSON values exactly instead
+            try:
+                return np.asarray(value, dtype=target)
+            except (OverflowError, ValueError, TypeError):
+                raise BadRequest(out_of_range) from None
     info = np.iinfo(target)
-    if arr.size and (arr.min() < info.min or arr.max() > info.max):
-        raise BadRequest(f"input '{spec.name}': a value is out of range for {target.name} [{info.min}, {info.max}]")
+    if arr.min() < info.min or arr.max() > info.max:
+        raise BadRequest(out_of_range)
     return arr.astype(target)
 
 

@@ -254,3 +254,14 @@ def test_missing_model_file_says_which_variable(tmp_path, use_model):
     use_model(tmp_path / "absent.onnx")
     status, body = get("/v2/health/ready")
     assert status == 503 and "INFER_MODEL_PATH" in body["error"]
+
+
+def test_large_integers_stay_exact(tmp_path, use_model):
+    use_model(make_model(tmp_path / "u.onnx", [("x", TensorProto.UINT64, ["n"])], [("y", TensorProto.UINT64, ["n"])],
+                         [helper.make_node("Identity", ["x"], ["y"])]))
+    big = 2 ** 63 + 1  # numpy alone would read [big, 0] as float64 and round it
+    assert post("/predict", {"inputs": [big, 0]}) == (200, {"outputs": [big, 0]})
+    assert post("/predict", {"inputs": [2 ** 64 - 1, 1]}) == (200, {"outputs": [2 ** 64 - 1, 1]})
+    for values in ([2 ** 64, 0], [-1, 2 ** 63]):
+        status, body = post("/predict", {"inputs": values})
+        assert status == 400 and "out of range for uint64" in body["error"], body
