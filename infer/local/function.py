@@ -30,7 +30,12 @@ class FunctionConfig:
     def arn(self) -> str:
         return f"arn:aws:lambda:{self.region}:000000000000:function:{self.name}"
 
-    def command(self) -> list[str]:
+    def command(self, environment: dict[str, str]) -> list[str]:
+        """How to start one execution environment whose process environment will be `environment`.
+
+        Here a Python process running the real `awslambdaric`; a container image's function returns
+        a `podman run` command that passes `environment` into the container instead.
+        """
         return [self.python, "-m", "awslambdaric", self.handler]
 
     def process_environment(self) -> dict[str, str]:

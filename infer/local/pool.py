@@ -77,7 +77,7 @@ class Environment:
         self.server.start()
         self.started_at = time.perf_counter()
         self.proc = subprocess.Popen(
-            fn.command(),
+            fn.command(env),
             cwd=fn.task_root,
             env=env,
             stdin=subprocess.DEVNULL,

@@ -252,7 +252,7 @@ time.sleep(0.5)  # exits before asking for the next event
 class OneShotRuntime(FunctionConfig):
     """A custom runtime that answers one event and exits without asking for another."""
 
-    def command(self):
+    def command(self, environment):
         return [self.python, "-c", ONE_SHOT_RUNTIME]
 
 
