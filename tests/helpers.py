@@ -123,8 +123,15 @@ class ServeProcess:
         for line in self.proc.stderr:
             self.stderr.append(line)
 
-    def log_lines(self, prefix: str) -> list[str]:
-        return [line for line in list(self.stderr) if line.startswith(prefix)]
+    def log_lines(self, prefix: str, count: int = 1, timeout_s: float = 10.0) -> list[str]:
+        """Lines of stderr starting with `prefix`, waiting up to `timeout_s` for at least `count` of them
+        (the server's log reaches us through a pipe, a little after its HTTP answers)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = [line for line in list(self.stderr) if line.startswith(prefix)]
+            if len(found) >= count or time.monotonic() > deadline:
+                return found
+            time.sleep(0.01)
 
     def interrupt(self, timeout: float = 15) -> int:
         self.proc.send_signal(signal.SIGINT)

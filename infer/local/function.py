@@ -93,12 +93,13 @@ def model_name(model_path: str | Path, name: str | None = None) -> str:
 
 
 def model_function(model_path: str | Path, name: str | None = None, memory_mb: int = 2048,
-                   timeout_s: float = 30.0) -> FunctionConfig:
-    """The infer runtime serving one model file, staged in a temporary task root."""
+                   timeout_s: float = 30.0, environment: dict[str, str] | None = None) -> FunctionConfig:
+    """The infer runtime serving one model file, staged in a temporary task root; `environment` adds
+    variables such as INFER_LOAD_STRATEGY."""
     model_path = Path(model_path).resolve()
     task_root = tempfile.mkdtemp(prefix="infer-task-")
     stage_runtime(task_root)
-    environment = {"INFER_MODEL_PATH": str(model_path)}
+    environment = {**(environment or {}), "INFER_MODEL_PATH": str(model_path)}
     if name:
         environment["INFER_MODEL_NAME"] = name
     return FunctionConfig(

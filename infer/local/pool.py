@@ -169,7 +169,7 @@ class Pool:
         self.idle: list[Environment] = []
         self.reports: deque = deque(maxlen=10_000)
         self._next_id = 0
-        self._log = log or _stderr_log
+        self._log = log if log is not None else _stderr_log
         self._closed = False
         self._memory_watch: threading.Thread | None = None
 

@@ -1,20 +1,29 @@
-"""The Lambda entry point: `infer.runtime.handler.handler`."""
+"""The Lambda entry point: `infer.runtime.handler.handler`.
 
+Init (module import) runs in this order: `preload` asks the kernel to read the model files (prefetch
+and eager strategies), then numpy and onnxruntime import, then the model starts loading as
+INFER_LOAD_STRATEGY says: `lazy` on the first request that needs it, `prefetch` on a thread now (the
+first request waits for it), `eager` right here, inside init.
+"""
+
+from . import preload  # first: the model's read overlaps the imports below
 from . import app, events, metrics
-from .model import holder
+from .model import begin, holder
+
+begin(preload.strategy())
 
 
 def handler(event, context=None):
     source = events.source_for(event)
     cold_start = metrics.take_cold_start()
     current = holder()
-    was_loaded = current.loaded
     try:
         request = source.parse(event)
     except app.InferError as exc:
         request, response = None, events.Response(exc.status, {"error": exc.message}, exc.headers)
     else:
         response = app.dispatch(request)
+    wait_ms = current.take_wait_ms()
     metrics.record(
         request_id=getattr(context, "aws_request_id", "") or "",
         path=request.path if request is not None else "",
@@ -22,6 +31,7 @@ def handler(event, context=None):
         model=current.name,
         cold_start=cold_start,
         inference_ms=response.inference_ms,
-        model_load_ms=current.get().load_ms if current.loaded and not was_loaded else None,
+        model_load_ms=current.get().load_ms if current.loaded and (cold_start or wait_ms is not None) else None,
+        model_wait_ms=wait_ms,
     )
     return source.render(response)

@@ -1,7 +1,7 @@
 """One structured log line per request, in CloudWatch Embedded Metric Format (EMF).
 
 The line is a JSON object on stdout: the request's id, path, status and timings, plus an `_aws` block
-that makes CloudWatch extract the metrics ColdStart, ModelLoadMs and InferenceMs (dimension: model)
+that makes CloudWatch extract the metrics ColdStart, ModelLoadMs, ModelWaitMs and InferenceMs (dimension: model)
 without any SDK call. Request bodies and headers are never logged. `INFER_METRICS=off` silences it.
 """
 
@@ -27,7 +27,10 @@ def reset_cold_start() -> None:
 
 
 def record(request_id: str, path: str, status: int, model: str, cold_start: bool,
-           inference_ms: float | None, model_load_ms: float | None, stream=None) -> dict:
+           inference_ms: float | None, model_load_ms: float | None, model_wait_ms: float | None = None,
+           stream=None) -> dict:
+    """Write the request's line. ModelLoadMs is how long loading took (on the cold start, wherever it
+    ran); ModelWaitMs how long this request waited for it (all of it when lazy, the rest when prefetching)."""
     metrics = [{"Name": "ColdStart", "Unit": "Count"}]
     line = {
         "message": "request",
@@ -44,6 +47,9 @@ def record(request_id: str, path: str, status: int, model: str, cold_start: bool
     if model_load_ms is not None:
         metrics.append({"Name": "ModelLoadMs", "Unit": "Milliseconds"})
         line["ModelLoadMs"] = round(model_load_ms, 3)
+    if model_wait_ms is not None:
+        metrics.append({"Name": "ModelWaitMs", "Unit": "Milliseconds"})
+        line["ModelWaitMs"] = round(model_wait_ms, 3)
     line["_aws"] = {
         "Timestamp": int(time.time() * 1000),
         "CloudWatchMetrics": [{"Namespace": NAMESPACE, "Dimensions": [["model"]], "Metrics": metrics}],

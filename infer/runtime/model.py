@@ -10,15 +10,16 @@ import hashlib
 import json
 import math
 import os
+import sys
 import threading
 import time
 
 import numpy as np
 import onnxruntime as ort
 
+from . import preload
 from .errors import ModelUnavailable
 
-DEFAULT_MODEL_PATH = "model/model.onnx"  # relative to LAMBDA_TASK_ROOT
 LAMBDA_MB_PER_VCPU = 1769  # Lambda grants one vCPU per 1769 MB of memory
 
 # ONNX Runtime element types -> numpy dtype and Open Inference Protocol datatype.
@@ -97,12 +98,38 @@ def thread_count() -> int:
     return int(override) if override.isdigit() and int(override) > 0 else available_cpus()
 
 
-def session_options():
+GRAPH_OPTIMIZATION = {
+    "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
+
+def session_options(path: str = ""):
+    """Thread counts for the CPUs we may use; for an .ort file, memory-mapped weights and no load-time work.
+
+    An .ort model is opened in place: its weights are used straight from the mapped file, no graph
+    optimisation or weight prepacking runs at load (session creation drops from hundreds of ms to a
+    few), and warm MatMul-heavy inference can be slower. INFER_GRAPH_OPTIMIZATION (disabled, basic,
+    extended, all) sets the level for .onnx files; a model optimised ahead of time needs less.
+    """
     options = ort.SessionOptions()
     options.intra_op_num_threads = thread_count()
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
+    if path.endswith(".ort"):
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        for key in ("session.use_memory_mapped_ort_model", "session.use_ort_model_bytes_for_initializers",
+                    "session.disable_prepacking"):
+            options.add_session_config_entry(key, "1")
+        options.add_session_config_entry("session.load_model_format", "ORT")
+        return options
+    level = os.environ.get("INFER_GRAPH_OPTIMIZATION", "all").strip().lower()
+    if level not in GRAPH_OPTIMIZATION:
+        raise ModelUnavailable(f"INFER_GRAPH_OPTIMIZATION must be one of {', '.join(GRAPH_OPTIMIZATION)}; got {level!r}")
+    options.graph_optimization_level = GRAPH_OPTIMIZATION[level]
     return options
 
 
@@ -155,6 +182,7 @@ class ModelHolder:
         self._manifest = None
         self._model = None
         self._lock = threading.Lock()
+        self._waits = threading.local()
 
     @property
     def manifest(self) -> dict:
@@ -178,10 +206,31 @@ class ModelHolder:
         model = self._model
         if model is not None:
             return model
-        with self._lock:
+        start = time.perf_counter()
+        with self._lock:  # a prefetching thread holds it while it loads: wait for its result
             if self._model is None:
                 self._model = self._load()
-            return self._model
+        self._waits.ms = (time.perf_counter() - start) * 1000.0
+        return self._model
+
+    def take_wait_ms(self) -> float | None:
+        """How long this thread's last get() waited for the model to load (None: it was loaded already)."""
+        waited, self._waits.ms = getattr(self._waits, "ms", None), None
+        return waited
+
+    def load_in_background(self) -> threading.Thread:
+        """The prefetch strategy: load on a thread during init; the first request waits for it."""
+
+        def load():
+            try:
+                self.get()
+            except ModelUnavailable as exc:  # the first request tries again and answers the error
+                sys.stderr.write(f"infer: prefetching the model failed: {exc.message}\n")
+            self._waits.ms = None
+
+        thread = threading.Thread(target=load, name="infer-prefetch", daemon=True)
+        thread.start()
+        return thread
 
     def _load(self) -> Model:
         if not os.path.isfile(self.path):
@@ -190,7 +239,7 @@ class ModelHolder:
         if os.environ.get("INFER_VERIFY_SHA256", "on").lower() not in ("off", "0", "false"):
             verify_files(self.path, self.manifest)
         try:
-            session = ort.InferenceSession(self.path, session_options(), providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(self.path, session_options(self.path), providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelUnavailable(f"cannot load model {self.path}: {first_line}") from None
@@ -208,10 +257,17 @@ def holder() -> ModelHolder:
     if _holder is None:
         with _holder_lock:
             if _holder is None:
-                task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
-                path = os.environ.get("INFER_MODEL_PATH") or os.path.join(task_root, DEFAULT_MODEL_PATH)
-                _holder = ModelHolder(path, os.environ.get("INFER_MODEL_NAME") or None)
+                _holder = ModelHolder(preload.model_path(), os.environ.get("INFER_MODEL_NAME") or None)
     return _holder
+
+
+def begin(strategy: str) -> None:
+    """Start loading as the strategy says: eager loads now (during init), prefetch on a thread, lazy not at all."""
+    if strategy == "eager":
+        holder().get()
+        holder().take_wait_ms()
+    elif strategy == "prefetch":
+        holder().load_in_background()
 
 
 def reset(new: ModelHolder | None = None) -> None:

@@ -26,6 +26,13 @@ class Log:
         with self.lock:
             return [line for line in self.lines if re.search(pattern, line)]
 
+    def eventually(self, pattern: str, count: int = 1, timeout_s: float = 10.0) -> list[str]:
+        """Lines the function printed arrive through a pipe, a little after its answer: wait for them."""
+        deadline = time.monotonic() + timeout_s
+        while len(found := self.matching(pattern)) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return found
+
 
 @pytest.fixture
 def start():
@@ -169,7 +176,7 @@ def test_unhandled_function_error_is_502_and_the_environment_survives(start):
     reply = call(emu.url + "/raise")
     assert reply.status == 502
     assert "ValueError" in reply.json()["error"]
-    assert emu.log.matching(r"boom")
+    assert emu.log.eventually(r"boom")
     assert call(emu.url + "/pid").json()["pid"] == pid
 
 
@@ -179,7 +186,7 @@ def test_init_error_is_502_and_the_next_request_tries_again(start):
         reply = call(emu.url + "/anything")
         assert reply.status == 502
         assert "the function failed to initialise" in reply.json()["error"]
-    assert len(emu.log.matching(r"this function cannot start")) >= 2, "each request started a fresh init"
+    assert len(emu.log.eventually(r"this function cannot start", count=2)) >= 2, "each request started a fresh init"
     assert len(emu.log.matching(r"^REPORT .*Init Duration.*Status: init_error")) == 2
 
 

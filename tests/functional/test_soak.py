@@ -3,7 +3,6 @@ their environment. Every other request is answered correctly, none twice, nothin
 
 import http.client
 import json
-import os
 import random
 import shutil
 import threading
@@ -12,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import onnxruntime as ort
 
-from helpers import FUNCTIONS, MODELS, alive, descendants
+from helpers import FUNCTIONS, MODELS, alive
 from infer.local.emulator import Emulator
 from infer.local.function import FunctionConfig, stage_runtime
 
@@ -56,8 +55,7 @@ def test_soak_with_injected_crashes(tmp_path):
                 raise
             assert i not in answers, f"request {i} answered twice"
             answers[i] = (response.status, response.getheader("x-amzn-RequestId"), data)
-            if len(seen_pids) < 64:
-                seen_pids.update(descendants(os.getpid()))
+            seen_pids.update(env.proc.pid for env in list(emu.pool.environments) if env.proc is not None)
 
         with ThreadPoolExecutor(CONCURRENCY) as pool:
             futures = [pool.submit(send, i) for i in range(REQUESTS)]
@@ -66,7 +64,7 @@ def test_soak_with_injected_crashes(tmp_path):
         reports = emu.reports
         for conn in opened:
             conn.close()
-        pids = set(descendants(os.getpid())) | seen_pids
+        pids = seen_pids | {env.proc.pid for env in list(emu.pool.environments) if env.proc is not None}
 
     assert len(answers) == REQUESTS
     wrong = []
@@ -83,4 +81,5 @@ def test_soak_with_injected_crashes(tmp_path):
     assert sorted(reported) == sorted(request_ids), "each request ran, and was reported, exactly once"
     assert sum(r["outcome"] == "crash" for r in reports) == len(crash)
     assert sum(r["cold"] for r in reports) >= len(crash), "crashed environments were replaced by cold ones"
+    assert len(pids) > 1, "the environments of the run were seen"
     assert not [pid for pid in pids if alive(pid)], "no process left behind"
