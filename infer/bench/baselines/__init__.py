@@ -1,0 +1,1 @@
+"""Baseline Lambda functions that `infer bench` measures the runtime against, with the same method."""
