@@ -23,6 +23,7 @@ class Invocation:
         self.error_type: str | None = None
         self.cold = False
         self.report: dict | None = None
+        self.log: list[str] = []  # this invocation's log lines, as Lambda's LogType=Tail returns them
         self._lock = threading.Lock()
 
     def runtime_headers(self, env) -> list[tuple[str, str]]:

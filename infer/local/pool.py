@@ -8,6 +8,7 @@ exits is dropped and its invocation failed, while invocations queued behind it g
 environment; the next request that finds no idle environment starts a fresh one.
 """
 
+import dataclasses
 import math
 import os
 import queue
@@ -19,6 +20,7 @@ import time
 import uuid
 from collections import deque
 
+from .function import FunctionConfig
 from .invocation import Invocation
 from .runtime_api import RuntimeApiServer, error_type_of
 
@@ -60,6 +62,7 @@ class Environment:
         self.init_error: tuple[bytes, str] | None = None
         self.peak_mb: int | None = None
         self.exited = threading.Event()
+        self.generation = pool.generation  # the configuration it was started with
         self.server = RuntimeApiServer(self)
         self.started_at = time.perf_counter()
         self.proc: subprocess.Popen | None = None
@@ -104,7 +107,9 @@ class Environment:
             self.current = invocation
             invocation.env = self
         invocation.deliver(cold)
-        self.pool.log(f"START RequestId: {invocation.request_id} Version: $LATEST")
+        start = f"START RequestId: {invocation.request_id} Version: $LATEST"
+        invocation.log.append(start)
+        self.pool.log(start)
         return invocation
 
     def complete(self, request_id: str, outcome: str, payload: bytes, error_type: str | None = None) -> bool:
@@ -150,7 +155,11 @@ class Environment:
     def _forward_logs(self) -> None:
         with self.proc.stdout:
             for line in self.proc.stdout:
-                self.pool.log(line.decode("utf-8", "replace").rstrip("\n"))
+                text = line.decode("utf-8", "replace").rstrip("\n")
+                invocation = self.current
+                if invocation is not None:
+                    invocation.log.append(text)
+                self.pool.log(text)
 
     def _watch(self) -> None:
         _, status, usage = os.wait4(self.proc.pid, 0)
@@ -169,6 +178,7 @@ class Pool:
         self.idle: list[Environment] = []
         self.reports: deque = deque(maxlen=10_000)
         self._next_id = 0
+        self.generation = 0  # bumped by reconfigure()
         self._log = log if log is not None else _stderr_log
         self._closed = False
         self._memory_watch: threading.Thread | None = None
@@ -195,9 +205,27 @@ class Pool:
         return invocation
 
     def mark_idle(self, env: Environment) -> None:
-        """Make `env` available for the next invocation (call with the lock held)."""
-        if env.killed_for is None and not env.reserved and env in self.environments and env not in self.idle:
-            self.idle.append(env)
+        """Make `env` available for the next invocation (call with the lock held); an environment
+        of an older configuration is retired instead, as Lambda does after a configuration update."""
+        if env.killed_for is not None or env.reserved or env not in self.environments or env in self.idle:
+            return
+        if env.generation != self.generation:
+            env.killed_for = "configuration updated"
+            threading.Thread(target=env.kill, args=(env.killed_for,), daemon=True).start()
+            return
+        self.idle.append(env)
+
+    def reconfigure(self, **changes) -> FunctionConfig:
+        """Change the function's configuration (environment, memory_mb, timeout_s): idle environments are
+        retired now, busy ones when they finish, so the next invocations are cold starts of the new one."""
+        with self.lock:
+            self.function = dataclasses.replace(self.function, **changes)
+            self.generation += 1
+            for env in list(self.idle):
+                self.idle.remove(env)
+                env.killed_for = "configuration updated"
+                threading.Thread(target=env.kill, args=(env.killed_for,), daemon=True).start()
+            return self.function
 
     def retire(self, env: Environment, reason: str) -> None:
         """Take `env` out of service and kill it, without blocking the caller."""
@@ -324,8 +352,8 @@ class Pool:
         self._memory_watch.start()
 
     def _memory_loop(self) -> None:
-        limit_mb = self.function.memory_mb
         while not self._closed:
+            limit_mb = self.function.memory_mb
             with self.lock:
                 envs = [e for e in self.environments if e.proc is not None and e.killed_for is None]
             for env in envs:
@@ -362,6 +390,7 @@ class Pool:
             line += f"\tStatus: {invocation.outcome}"
             if invocation.error_type:
                 line += f"\tError Type: {invocation.error_type}"
+        invocation.log += [f"END RequestId: {invocation.request_id}", line]
         self.log(f"END RequestId: {invocation.request_id}")
         self.log(line)
 
