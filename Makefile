@@ -10,7 +10,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,conformance]'
+	$(PY) -m pip install --quiet -e '.[dev,conformance,deploy]'
 	touch $@
 
 demo: install

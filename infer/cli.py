@@ -5,6 +5,7 @@ import errno
 import json
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -48,6 +49,8 @@ def serve(
     timeout: Annotated[float, typer.Option(help="Seconds a request may run before its environment is killed (502).")] = 30.0,
     memory: Annotated[int, typer.Option(help="Function memory in MB, as on Lambda (sets the vCPU share the runtime assumes).")] = 2048,
     name: Annotated[Optional[str], typer.Option(help="Model name in URLs (default: the manifest's name or the file's stem).")] = None,
+    auth: Annotated[str, typer.Option(help="none, or iam: accept only requests signed with SigV4 by the AWS credentials this command finds (403 otherwise).")] = "none",
+    lambda_api_port: Annotated[int, typer.Option(help="Port of the emulated Lambda API (Invoke, Get/UpdateFunctionConfiguration) for boto3 and `infer bench --function`; 0 picks a free one.")] = 0,
 ):
     """Run the function locally behind a function URL emulator, each environment a real awslambdaric process."""
     from infer.local.emulator import Emulator
@@ -63,9 +66,11 @@ def serve(
         raise fail("--memory must be between 128 and 10240 MB, as on Lambda", 2)
     if not 0 <= port <= 65535:
         raise fail("--port must be between 0 and 65535 (0 picks a free port)", 2)
+    authorizer = _authorizer(auth)
     function = model_function(model, name=name, memory_mb=memory, timeout_s=timeout)
     try:
-        emulator = Emulator(function, concurrency=concurrency, host=host, port=port)
+        emulator = Emulator(function, concurrency=concurrency, host=host, port=port, authorizer=authorizer,
+                            lambda_api_port=lambda_api_port)
     except (OSError, OverflowError) as exc:
         function.remove_staging()
         if getattr(exc, "errno", None) == errno.EADDRINUSE:
@@ -77,8 +82,12 @@ def serve(
     typer.echo(
         f"Serving model '{model_name}' ({model}) at {emulator.url}\n"
         f"  up to {concurrency} execution environments, {timeout:g} s timeout, {memory} MB; Ctrl-C stops\n"
-        f"  try: curl -s {emulator.url}/v2/models/{model_name}\n"
-        f"       infer predict {emulator.url}/v1/models/{model_name}:predict --data '{{\"instances\": [[...]]}}'"
+        f"  Lambda API (boto3 endpoint_url, function '{model_name}'): {emulator.lambda_api.url}\n"
+        + ("  AWS_IAM auth: requests must be signed with SigV4 (unsigned or wrongly signed ones get 403)\n"
+           if authorizer else "")
+        + f"  try: curl -s {emulator.url}/v2/models/{model_name}\n"
+        f"       infer predict {emulator.url}/v1/models/{model_name}:predict"
+        + (" --auth iam" if authorizer else "") + " --data '{\"instances\": [[...]]}'"
     )
     sys.stdout.flush()
     try:
@@ -90,25 +99,159 @@ def serve(
         typer.echo("stopped", err=True)
 
 
+def _authorizer(auth: str):
+    """`--auth iam`: a SigV4 check with the credentials of whoever runs `infer serve`."""
+    if auth == "none":
+        return None
+    if auth != "iam":
+        raise fail("--auth must be none or iam", 2)
+    try:
+        from infer.local.sigv4 import SigV4Verifier, standard_credentials
+        credentials = standard_credentials()
+    except ImportError:
+        raise fail("--auth iam needs botocore: pip install 'infer[deploy]'", 2) from None
+    if credentials is None:
+        raise fail("--auth iam accepts requests signed with your AWS credentials, and none were found: set "
+                   "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE", 2)
+    import os
+
+    return SigV4Verifier(credentials, os.environ.get("AWS_REGION", "us-east-1"))
+
+
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
 @app.command()
 def predict(
-    url: Annotated[str, typer.Argument(help="Function URL (its /predict is used) or a full endpoint URL.")],
+    url: Annotated[str, typer.Argument(help="Function URL (its /predict is used), a full endpoint URL, or the name of a function `infer deploy` saved.")],
     data: Annotated[Optional[str], typer.Option("--data", "-d", help="Request JSON, or a JSON array of instances.")] = None,
     input: Annotated[Optional[Path], typer.Option("--input", "-i", help="A .json request or a .npy array of instances.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the answer.")] = 60.0,
+    auth: Annotated[str, typer.Option(help="auto (sign for AWS_IAM function URLs and saved IAM deployments), iam (always sign with SigV4), none.")] = "auto",
+    region: Annotated[Optional[str], typer.Option(help="Region to sign for (default: the function URL's, the saved one, or AWS_REGION).")] = None,
+    profile: Annotated[Optional[str], typer.Option(help="AWS profile whose credentials sign the request.")] = None,
 ):
-    """Send one prediction request and print the JSON answer."""
-    from infer.client import ClientError, load_payload, post_json, predict_url
+    """Send one prediction request and print the JSON answer (signed with SigV4 when the URL uses AWS_IAM)."""
+    from infer.client import ClientError, load_payload, post_json, predict_url, resolve, sigv4_signer
 
     try:
-        answer = post_json(predict_url(url), load_payload(data, input), timeout)
+        target, sign, region = resolve(url, auth, region)
+        payload = load_payload(data, input)
+        signer = sigv4_signer(region, profile) if sign else None
+        answer = post_json(predict_url(target), payload, timeout, signer)
     except ClientError as exc:
         raise fail(str(exc)) from None
     typer.echo(json.dumps(answer))
+
+
+@app.command()
+def bench(
+    models: Annotated[Optional[list[Path]], typer.Argument(help="One or more .onnx models (several: cold start against model size).")] = None,
+    cold: Annotated[int, typer.Option(help="Cold samples per variant, each a fresh execution environment.")] = 5,
+    warm: Annotated[int, typer.Option(help="Warm requests per variant, after the last cold sample.")] = 100,
+    strategies: Annotated[str, typer.Option(help="Load strategies to measure: lazy, prefetch, eager.")] = "lazy,prefetch,eager",
+    formats: Annotated[str, typer.Option(help="Artifact formats to measure: onnx, ort (memory-mapped).")] = "onnx,ort",
+    baselines: Annotated[bool, typer.Option("--baselines/--no-baselines", help="Also measure the floor and the typical FastAPI + Mangum function.")] = True,
+    memory: Annotated[str, typer.Option(help="Function memory in MB; with --function a list such as 1024,2048,4096 to sweep.")] = "2048",
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write every raw sample and the configuration here.")] = None,
+    plot: Annotated[Optional[Path], typer.Option(help="Write a PNG: cold-start phases per variant (and against model size).")] = None,
+    function: Annotated[Optional[str], typer.Option(help="Measure a deployed function through the Lambda API instead of local models.")] = None,
+    data: Annotated[Optional[str], typer.Option("--data", "-d", help="With --function: the request JSON to invoke it with.")] = None,
+    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="With --function: a .json request or .npy instances.")] = None,
+    endpoint_url: Annotated[Optional[str], typer.Option(help="With --function: Lambda API endpoint (e.g. `infer serve`'s).")] = None,
+    region: Annotated[Optional[str], typer.Option(help="With --function: AWS region.")] = None,
+    profile: Annotated[Optional[str], typer.Option(help="With --function: AWS profile.")] = None,
+):
+    """Measure cold and warm starts: locally through the emulator (page cache evicted before each cold
+    start), or, with --function, a deployed function through the Lambda API."""
+    try:
+        memories = [int(m) for m in memory.split(",") if m.strip()]
+    except ValueError:
+        raise fail(f"--memory must be MB, or a comma-separated list of MB; got {memory!r}", 2) from None
+    if not memories or any(not 128 <= m <= 10240 for m in memories):
+        raise fail("--memory must be between 128 and 10240 MB, as on Lambda", 2)
+    if cold < 1 or warm < 0:
+        raise fail("--cold must be at least 1 and --warm at least 0", 2)
+    if function:
+        return _bench_function(function, data, input, cold, warm, memories, endpoint_url, region, profile, json_out)
+    if not models:
+        raise fail("give one or more .onnx models, or --function NAME", 2)
+    if len(memories) > 1:
+        raise fail("a memory sweep (--memory a,b,c) needs --function; locally, give one size", 2)
+    from infer.bench import cold as cold_bench
+    from infer.bench import report
+    from infer.load_choice import recommend
+
+    chosen_strategies = [s.strip() for s in strategies.split(",") if s.strip()]
+    chosen_formats = [f.strip().lstrip(".") for f in formats.split(",") if f.strip()]
+    if bad := [s for s in chosen_strategies if s not in ("lazy", "prefetch", "eager")]:
+        raise fail(f"unknown strategy {bad[0]!r}; use lazy, prefetch or eager", 2)
+    if bad := [f for f in chosen_formats if f not in ("onnx", "ort")]:
+        raise fail(f"unknown format {bad[0]!r}; use onnx or ort", 2)
+    for model in models:
+        if not model.is_file():
+            raise fail(f"model file not found: {model}", 2)
+    measured = []
+    for model in models:
+        size = model.stat().st_size + (Path(f"{model}.data").stat().st_size if Path(f"{model}.data").exists() else 0)
+        choice = recommend(size)
+        try:
+            measured.append(cold_bench.run(model, cold, warm, chosen_strategies, chosen_formats, baselines, memories[0],
+                                           progress=report.progress_line, default=(choice.strategy, choice.artifact)))
+        except RuntimeError as exc:
+            raise fail(f"{model}: {exc}") from None
+    typer.echo(("\n" if sys.stderr.isatty() else "") + report.table(measured))
+    if json_out:
+        report.write_json(json_out, measured, report.config(cold, warm, memories[0]))
+        typer.echo(f"raw samples: {json_out}")
+    if plot:
+        report.plot(plot, measured)
+        typer.echo(f"plot: {plot}")
+
+
+def _bench_function(name, data, input, cold, warm, memories, endpoint_url, region, profile, json_out):
+    from infer.bench import aws, report
+    from infer.client import ClientError, load_payload, post_json, sigv4_signer
+
+    try:
+        import boto3
+        from botocore.exceptions import BotoCoreError, ClientError as AwsError
+    except ImportError:
+        raise fail("--function needs boto3: pip install 'infer[deploy]'", 2) from None
+    try:
+        payload = load_payload(data, input)
+    except ClientError as exc:
+        raise fail(f"{exc} (the request to invoke {name} with)", 2) from None
+    try:
+        session = boto3.Session(profile_name=profile, region_name=region or None)
+        client = session.client("lambda", endpoint_url=endpoint_url, region_name=session.region_name or "us-east-1")
+        url_caller = None
+        try:
+            url = client.get_function_url_config(FunctionName=name)
+        except AwsError:
+            url = None  # no function URL: invokes only
+        if url:
+            signer = sigv4_signer(client.meta.region_name, profile) if url.get("AuthType") == "AWS_IAM" else None
+            target = url["FunctionUrl"].rstrip("/") + "/predict"
+
+            def url_caller(body: bytes) -> float:
+                start = time.perf_counter()
+                post_json(target, json.loads(body), 60.0, signer)
+                return (time.perf_counter() - start) * 1000.0
+
+        measured = aws.run(client, name, payload, cold, warm, memories, url_caller, report.progress_line)
+    except (BotoCoreError, AwsError, RuntimeError, ClientError) as exc:
+        raise fail(f"{name}: {exc}") from None
+    typer.echo(("\n" if sys.stderr.isatty() else "") + aws.table(measured))
+    if json_out:
+        settings = report.config(cold, warm, memories[0]) | {
+            "function": name, "memory_sizes_mb": memories, "endpoint_url": endpoint_url,
+            "method": "cold starts forced by updating an environment variable through the Lambda API and waiting for "
+                      "the update; Init/Restore Duration from the REPORT line of LogType=Tail; client round trips timed here"}
+        json_out.write_text(json.dumps({"config": settings,
+                                        "results": measured["results"]}, indent=1))
+        typer.echo(f"raw samples: {json_out}")
 
 
 @app.command()
@@ -149,6 +292,117 @@ def convert(
     if not result.passed:
         raise fail(f"parity check failed against the original model (tolerance {tolerance:g}); "
                    f"the files are written for inspection: {result.model_path}, {result.manifest_path}", 1)
+
+
+def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
+    pairs = {}
+    for value in values or []:
+        key, sep, rest = value.partition("=")
+        if not sep or not key:
+            raise fail(f"{option} takes KEY=VALUE, not {value!r}", 2)
+        pairs[key] = rest
+    return pairs
+
+
+@app.command()
+def package(
+    model: Annotated[Path, typer.Argument(help="The .onnx model (its manifest and weights sidecar go with it).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the build context, or NAME.zip with --format zip.")],
+    arch: Annotated[str, typer.Option(help="arm64 or x86_64.")] = "arm64",
+    python: Annotated[str, typer.Option(help="Lambda Python version (3.11-3.14; the zip route with SnapStart needs 3.12+).")] = "3.12",
+    base_image: Annotated[Optional[str], typer.Option(help="Another Debian-based Python image instead of the AWS Lambda base (awslambdaric is the entry point).")] = None,
+    format: Annotated[str, typer.Option("--format", help="image (a container build context) or zip (a deployment zip).")] = "image",
+    env: Annotated[Optional[list[str]], typer.Option("--env", help="KEY=VALUE for the function's environment (repeat).")] = None,
+    ca_bundle: Annotated[Optional[Path], typer.Option(help="CA bundle pip trusts during the image build (for an intercepting proxy).")] = None,
+):
+    """Write a self-contained container build context (or a deployment zip) for the model, and say what it holds."""
+    from infer.package import PackageError
+    from infer.package.context import describe, write_context
+    from infer.package.zip_route import describe_zip, package_zip
+
+    environment = _pairs(env, "--env")
+    try:
+        if format == "zip":
+            if base_image or ca_bundle:
+                raise PackageError("--base-image and --ca-bundle are for the image route, not --format zip")
+            typer.echo(describe_zip(package_zip(model, out, arch, python, environment, log=typer.echo)))
+        elif format == "image":
+            typer.echo(describe(write_context(model, out, arch, python, base_image, environment, ca_bundle)))
+        else:
+            raise PackageError(f"--format must be image or zip, not {format!r}")
+    except PackageError as exc:
+        raise fail(str(exc), 2) from None
+
+
+@app.command()
+def deploy(
+    model: Annotated[Path, typer.Argument(help="The .onnx model to deploy.")],
+    name: Annotated[Optional[str], typer.Option(help="Function name for infer predict/destroy (default: the model's name).")] = None,
+    region: Annotated[Optional[str], typer.Option(help="AWS region (default: AWS_REGION or your profile's).")] = None,
+    profile: Annotated[Optional[str], typer.Option(help="AWS profile to deploy with.")] = None,
+    memory: Annotated[int, typer.Option(help="Memory in MB (1769 MB = 1 vCPU).")] = 2048,
+    timeout: Annotated[int, typer.Option(help="Seconds a request may run.")] = 30,
+    arch: Annotated[str, typer.Option(help="arm64 or x86_64.")] = "arm64",
+    python: Annotated[str, typer.Option(help="Lambda Python version.")] = "3.12",
+    format: Annotated[str, typer.Option("--format", help="image (container image) or zip (managed runtime with SnapStart).")] = "image",
+    public: Annotated[bool, typer.Option("--public", help="Function URL without auth (AuthType NONE): anyone with the URL can call it.")] = False,
+    reserved_concurrency: Annotated[Optional[int], typer.Option(help="Cap on concurrent environments: a ceiling on cost.")] = None,
+    provisioned_concurrency: Annotated[Optional[int], typer.Option(help="Environments kept initialised on an alias (billed while idle).")] = None,
+    ephemeral_storage: Annotated[int, typer.Option(help="/tmp size in MB.")] = 512,
+    log_retention: Annotated[int, typer.Option(help="Days CloudWatch keeps the logs.")] = 30,
+    cors_origin: Annotated[Optional[list[str]], typer.Option(help="Allowed CORS origin (repeat).")] = None,
+    tag: Annotated[Optional[list[str]], typer.Option(help="KEY=VALUE tag on every resource (repeat).")] = None,
+    env: Annotated[Optional[list[str]], typer.Option("--env", help="KEY=VALUE for the function's environment (repeat).")] = None,
+    synth_only: Annotated[bool, typer.Option("--synth-only", help="Write the CloudFormation template and assets to -o DIR and stop (offline).")] = False,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where the package and cdk.out go (required with --synth-only).")] = None,
+):
+    """Package the model and deploy it to AWS Lambda behind a function URL (AWS_IAM auth unless --public)."""
+    from infer.deploy import DeployError
+    from infer.deploy.deployer import DeployOptions, synthesise
+    from infer.deploy.deployer import deploy as deploy_model
+    from infer.local.function import model_name
+
+    if not model.is_file():
+        raise fail(f"model file not found: {model}", 2)
+    if synth_only and out is None:
+        raise fail("--synth-only writes to a directory: give -o DIR", 2)
+    options = DeployOptions(
+        name=name, region=region, profile=profile, memory_mb=memory, timeout_s=timeout, arch=arch, python=python,
+        package_format=format, public=public, reserved_concurrency=reserved_concurrency,
+        provisioned_concurrency=provisioned_concurrency, ephemeral_storage_mb=ephemeral_storage,
+        log_retention_days=log_retention, cors_origins=list(cors_origin or []), tags=_pairs(tag, "--tag"),
+        environment=_pairs(env, "--env"),
+    )
+    if public:
+        typer.echo("warning: --public makes the function URL callable by anyone who has it (AuthType NONE); "
+                   "--reserved-concurrency caps what that can cost", err=True)
+    try:
+        if synth_only:
+            result = synthesise(model, options, out, log=typer.echo)
+            typer.echo(f"Synthesised {result.stack_name}: {result.template_path}\n"
+                       f"  cdk-nag report: {result.outdir / 'validation-report.json'}\n"
+                       f"  deploy it: cdk deploy {result.stack_name} --app {result.outdir}")
+            return
+        outputs = deploy_model(model, options, out, log=typer.echo)
+    except DeployError as exc:
+        raise fail(str(exc), 1) from None
+    typer.echo(f"Function URL ({outputs.auth}): {outputs.url}\n  function {outputs.function_name}, logs {outputs.log_group}\n"
+               f"  try: infer predict {name or model_name(model)} --data '[[...]]'")
+
+
+@app.command()
+def destroy(
+    name: Annotated[str, typer.Argument(help="The name the function was deployed under.")],
+):
+    """Remove a deployed function's stack (function, URL, role, logs)."""
+    from infer.deploy import DeployError
+    from infer.deploy.deployer import destroy as destroy_stack
+
+    try:
+        stack = destroy_stack(name, log=typer.echo)
+    except DeployError as exc:
+        raise fail(str(exc), 1) from None
+    typer.echo(f"destroyed {stack}")
 
 
 if __name__ == "__main__":

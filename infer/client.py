@@ -2,6 +2,8 @@
 
 import http.client
 import json
+import os
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -58,10 +60,71 @@ def predict_url(url: str) -> str:
     return url
 
 
-def post_json(url: str, payload, timeout_s: float = 60.0) -> dict:
-    request = urllib.request.Request(
-        url, data=json.dumps(payload).encode(), headers={"content-type": "application/json"}, method="POST"
-    )
+FUNCTION_URL_HOST = re.compile(r"^[a-z0-9]+\.lambda-url\.([a-z0-9-]+)\.on\.aws$")
+AUTH_MODES = ("auto", "iam", "none")
+
+
+def resolve(target: str, auth: str = "auto", region: str | None = None) -> tuple[str, bool, str]:
+    """(url, sign, region) for a URL or the name of a function `infer deploy` saved.
+
+    `auto` signs for a saved function deployed with AWS_IAM and for a *.lambda-url.REGION.on.aws URL;
+    `iam` always signs (e.g. `infer serve --auth iam`); `none` never does."""
+    if auth not in AUTH_MODES:
+        raise ClientError(f"--auth must be one of {', '.join(AUTH_MODES)}, not {auth!r}")
+    saved_auth = None
+    if re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", target):  # a name, not a URL
+        from infer.deploy import state
+
+        record = state.lookup(target)
+        if record is None:
+            known = ", ".join(sorted(state.load_all())) or "none yet"
+            raise ClientError(f"{target!r} is neither an http(s) URL nor a function deployed from here "
+                              f"(saved: {known}; see infer deploy)")
+        target, saved_auth, region = record["url"], record.get("auth"), region or record.get("region")
+    host = (urlsplit(target).hostname or "").lower()
+    match = FUNCTION_URL_HOST.match(host)
+    region = region or (match.group(1) if match else None) or os.environ.get("AWS_REGION") \
+        or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    if auth == "auto":
+        sign = saved_auth == "AWS_IAM" if saved_auth else bool(match)
+    else:
+        sign = auth == "iam"
+    return target, sign, region
+
+
+def sigv4_signer(region: str, profile: str | None = None):
+    """Sign requests for service `lambda` with botocore and the standard credential chain."""
+    try:
+        import botocore.session
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.exceptions import BotoCoreError
+    except ImportError:
+        raise ClientError("signing requests needs botocore: pip install 'infer[deploy]'") from None
+    try:
+        credentials = botocore.session.Session(profile=profile).get_credentials()
+    except BotoCoreError as exc:
+        raise ClientError(f"cannot read AWS credentials: {exc}") from None
+    if credentials is None:
+        raise ClientError("this function URL uses AWS_IAM auth and no AWS credentials were found: set "
+                          "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or run `aws configure` "
+                          "(or pass --auth none for a public URL)")
+    frozen = credentials.get_frozen_credentials()
+
+    def sign(method: str, url: str, headers: dict[str, str], body: bytes) -> dict[str, str]:
+        request = AWSRequest(method=method, url=url, data=body, headers=headers)
+        SigV4Auth(frozen, "lambda", region).add_auth(request)
+        return dict(request.headers.items())
+
+    return sign
+
+
+def post_json(url: str, payload, timeout_s: float = 60.0, signer=None) -> dict:
+    body = json.dumps(payload).encode()
+    headers = {"content-type": "application/json"}
+    if signer is not None:
+        headers = signer("POST", url, headers, body)
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=timeout_s) as response:
             body = response.read()

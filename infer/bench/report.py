@@ -55,7 +55,7 @@ def table(measured: list[dict]) -> str:
         results = model["results"]
         floor = next((median(r["cold_ms"]) for r in results if r["kind"] == "floor" and not r.get("informational")), None)
         typical = next((median(r["cold_ms"]) for r in results if r["kind"] == "typical"), None)
-        lines.append(f"{Path(model['model']).name} ({model['model_bytes'] / 1e6:.1f} MB), medians in ms")
+        lines.append(f"{Path(model['model']).name} ({size_text(model['model_bytes'])}), medians in ms")
         lines.append(f"  {'variant':<46}{'cold':>8}{'x floor':>9}{'x typical':>10}{'init':>8}{'wait':>8}"
                      f"{'1st inf':>9}{'warm p50':>10}{'p90':>8}{'p99':>8}")
         for r in results:
@@ -70,6 +70,10 @@ def table(measured: list[dict]) -> str:
         lines.append("  * the variant `infer package` picks for this model. cold: client-observed first response of a "
                      "fresh environment; init: process start to ready; wait: the first request waiting for the model.")
     return "\n".join(lines)
+
+
+def size_text(size_bytes: int) -> str:
+    return f"{size_bytes / 1e6:.1f} MB" if size_bytes >= 1e6 else f"{size_bytes / 1e3:.0f} KB"
 
 
 def _f(value, digits: int) -> str:
@@ -106,9 +110,9 @@ def plot(path: Path, measured: list[dict]) -> None:
     other = [max(0.0, (median(r["cold_ms"]) or 0.0) - b) for r, b in zip(rows, bottoms)]
     ax.barh(names, other, left=bottoms, color="#bbbbbb", label="rest (HTTP, emulator, decode)")
     ax.set_xlabel("cold start, ms (median)")
-    ax.set_title(f"Cold-start phases, {Path(biggest['model']).name} ({biggest['model_bytes'] / 1e6:.0f} MB)")
+    ax.set_title(f"Cold-start phases, {Path(biggest['model']).name} ({size_text(biggest['model_bytes'])})")
     ax.invert_yaxis()
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=4, fontsize=8)
     if several:
         ax2 = axes[0][1]
         for name in dict.fromkeys(r["name"] for m in measured for r in m["results"] if not r.get("informational")):

@@ -11,10 +11,15 @@ from .pool import Pool
 
 class Emulator:
     def __init__(self, function: FunctionConfig, concurrency: int = 4, host: str = "127.0.0.1",
-                 port: int = 0, log=None):
+                 port: int = 0, log=None, authorizer=None, lambda_api_port: int | None = None):
         self.function = function
         self.pool = Pool(function, concurrency, log)
-        self.server = FunctionUrlServer(self.pool, host, port)  # binds now: a busy port fails here
+        self.server = FunctionUrlServer(self.pool, host, port, authorizer)  # binds now: a busy port fails here
+        self.lambda_api = None
+        if lambda_api_port is not None:  # the Lambda API (Invoke, configuration) for boto3, on its own port
+            from .lambda_api import LambdaApiServer
+
+            self.lambda_api = LambdaApiServer(self.pool, self.server.url, host, lambda_api_port)
 
     @property
     def url(self) -> str:
@@ -25,13 +30,19 @@ class Emulator:
         return list(self.pool.reports)
 
     def start(self) -> "Emulator":
+        if self.lambda_api is not None:
+            self.lambda_api.start_background()
         self.server.start_background()
         return self
 
     def serve_forever(self) -> None:
+        if self.lambda_api is not None:
+            self.lambda_api.start_background()
         self.server.serve_forever()
 
     def stop(self) -> None:
+        if self.lambda_api is not None:
+            self.lambda_api.stop()
         self.server.stop()
         self.pool.close()
         self.function.remove_staging()

@@ -31,6 +31,11 @@ class FunctionUrlHandler(QuietHandler):
         except BadFraming as exc:
             self.close_connection = True
             return self.send(400, _error(str(exc)), id_header)
+        if self.server.authorizer is not None:  # `infer serve --auth iam`: checked before the function sees it
+            denial = self.server.authorizer(self.command, self.path, list(self.headers.items()), body)
+            if denial:
+                return self.send(403, _error(f"Forbidden: {denial}"),
+                                 id_header + [("x-amzn-ErrorType", "AccessDeniedException")])
         event = build_event(
             self.command, self.path, list(self.headers.items()), body, request_id,
             source_ip=self.client_address[0], protocol=self.request_version,
@@ -53,9 +58,10 @@ class FunctionUrlHandler(QuietHandler):
 
 
 class FunctionUrlServer(Server):
-    def __init__(self, pool: Pool, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, pool: Pool, host: str = "127.0.0.1", port: int = 0, authorizer=None):
         super().__init__((host, port), FunctionUrlHandler)
         self.pool = pool
+        self.authorizer = authorizer  # (method, target, headers, body) -> None to allow, or why not
         self._thread: threading.Thread | None = None
 
     @property

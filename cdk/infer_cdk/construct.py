@@ -1,0 +1,107 @@
+"""`OnnxFunction`: an ONNX Runtime function (container image, or zip with SnapStart) behind a function URL.
+
+It owns its log group (explicit retention) and its role, whose only permissions are writing to that
+log group: no managed policy, no wildcard action, no resource outside the function's own logs.
+"""
+
+from dataclasses import dataclass, field
+
+from aws_cdk import Duration, RemovalPolicy, Size
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk.aws_ecr_assets import Platform
+from constructs import Construct
+
+HANDLER = "infer.runtime.handler.handler"
+ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+PLATFORMS = {"arm64": Platform.LINUX_ARM64, "x86_64": Platform.LINUX_AMD64}
+PYTHON_RUNTIMES = {"3.12": lambda_.Runtime.PYTHON_3_12, "3.13": lambda_.Runtime.PYTHON_3_13,
+                   "3.14": lambda_.Runtime.PYTHON_3_14}
+
+
+@dataclass
+class FunctionSettings:
+    """What `infer deploy` chooses; the construct turns it into resources."""
+
+    asset: str  # the build context directory (image) or the deployment zip (zip)
+    package_format: str = "image"  # image | zip
+    arch: str = "arm64"
+    python: str = "3.12"
+    memory_mb: int = 2048
+    timeout_s: int = 30
+    ephemeral_storage_mb: int = 512
+    public: bool = False
+    reserved_concurrency: int | None = None
+    provisioned_concurrency: int | None = None
+    cors_origins: list[str] = field(default_factory=list)
+    log_retention_days: int = 30
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+class OnnxFunction(Construct):
+    def __init__(self, scope: Construct, construct_id: str, settings: FunctionSettings):
+        super().__init__(scope, construct_id)
+        self.settings = settings
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=_retention(settings.log_retention_days), removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                             description="Writes the function's own logs; nothing else")
+        self.role.add_to_policy(iam.PolicyStatement(
+            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[f"{self.log_group.log_group_arn}"],
+        ))
+        common = dict(
+            memory_size=settings.memory_mb,
+            timeout=Duration.seconds(settings.timeout_s),
+            architecture=ARCHITECTURES[settings.arch],
+            ephemeral_storage_size=Size.mebibytes(settings.ephemeral_storage_mb),
+            reserved_concurrent_executions=settings.reserved_concurrency,
+            role=self.role,
+            log_group=self.log_group,
+            environment=dict(settings.environment) or None,
+        )
+        if settings.package_format == "zip":
+            self.function = lambda_.Function(
+                self, "Function", code=lambda_.Code.from_asset(settings.asset), handler=HANDLER,
+                runtime=PYTHON_RUNTIMES[settings.python], snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS,
+                **common,
+            )
+        else:
+            self.function = lambda_.DockerImageFunction(
+                self, "Function",
+                code=lambda_.DockerImageCode.from_image_asset(settings.asset, platform=PLATFORMS[settings.arch]),
+                **common,
+            )
+        self.target = self._target()
+        cors = None
+        if settings.cors_origins:
+            cors = lambda_.FunctionUrlCorsOptions(allowed_origins=settings.cors_origins,
+                                                  allowed_methods=[lambda_.HttpMethod.ALL])
+        auth = lambda_.FunctionUrlAuthType.NONE if settings.public else lambda_.FunctionUrlAuthType.AWS_IAM
+        self.url = self.target.add_function_url(auth_type=auth, cors=cors)
+
+    def _target(self) -> lambda_.IFunction:
+        """The function URL points at an alias when a version is needed (SnapStart or provisioned concurrency)."""
+        if self.settings.package_format != "zip" and not self.settings.provisioned_concurrency:
+            return self.function
+        return lambda_.Alias(
+            self, "Live", alias_name="live", version=self.function.current_version,
+            provisioned_concurrent_executions=self.settings.provisioned_concurrency or None,
+        )
+
+
+RETENTION_DAYS = {
+    1: "ONE_DAY", 3: "THREE_DAYS", 5: "FIVE_DAYS", 7: "ONE_WEEK", 14: "TWO_WEEKS", 30: "ONE_MONTH",
+    60: "TWO_MONTHS", 90: "THREE_MONTHS", 120: "FOUR_MONTHS", 150: "FIVE_MONTHS", 180: "SIX_MONTHS",
+    365: "ONE_YEAR", 400: "THIRTEEN_MONTHS", 545: "EIGHTEEN_MONTHS", 731: "TWO_YEARS", 1096: "THREE_YEARS",
+    1827: "FIVE_YEARS", 2192: "SIX_YEARS", 2557: "SEVEN_YEARS", 2922: "EIGHT_YEARS", 3288: "NINE_YEARS",
+    3653: "TEN_YEARS",
+}
+
+
+def _retention(days: int) -> logs.RetentionDays:
+    if days not in RETENTION_DAYS:
+        raise ValueError(f"log retention must be one of CloudWatch's values {sorted(RETENTION_DAYS)} (days); got {days}")
+    return getattr(logs.RetentionDays, RETENTION_DAYS[days])

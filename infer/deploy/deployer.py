@@ -1,0 +1,170 @@
+"""`infer deploy MODEL`, step by step:
+
+1. Package the model into DIR/package: a container build context (default) or a deployment zip.
+2. Synthesise the CDK app in cdk/ into DIR/cdk.out (template and assets), with cdk-nag's AwsSolutions
+   checks; any finding that is not acknowledged with a reason fails here. `--synth-only` stops here,
+   offline, with no AWS account and no Docker.
+3. Check the prerequisites: the CDK CLI, a container builder, credentials, a region, the CDK bootstrap.
+4. `cdk deploy --app DIR/cdk.out`, which builds and pushes the image and creates the stack.
+5. Read the stack outputs, print the function URL, and save it so `infer predict NAME` finds it.
+
+`infer destroy NAME` runs `cdk destroy` on the saved assembly and forgets the function.
+"""
+
+import json
+import re
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from infer.local.function import model_name
+from infer.package import PackageError
+
+from . import DeployError, state
+from .cdk_cli import Outputs, deploy_argv, destroy_argv, outputs_from_file, run_cdk
+from .prerequisites import check
+
+LOG_RETENTION_DAYS = 30
+
+
+@dataclass
+class DeployOptions:
+    name: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    memory_mb: int = 2048  # until the benchmark picks a default
+    timeout_s: int = 30
+    arch: str = "arm64"
+    python: str = "3.12"
+    package_format: str = "image"
+    public: bool = False
+    reserved_concurrency: int | None = None
+    provisioned_concurrency: int | None = None
+    ephemeral_storage_mb: int = 512
+    log_retention_days: int = LOG_RETENTION_DAYS
+    cors_origins: list[str] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        checks = [
+            (128 <= self.memory_mb <= 10240, "--memory must be between 128 and 10240 MB"),
+            (1 <= self.timeout_s <= 900, "--timeout must be between 1 and 900 seconds"),
+            (512 <= self.ephemeral_storage_mb <= 10240, "--ephemeral-storage must be between 512 and 10240 MB"),
+            (self.package_format in ("image", "zip"), "--format must be image or zip"),
+            (self.reserved_concurrency is None or self.reserved_concurrency >= 1,
+             "--reserved-concurrency must be at least 1 (0 would stop the function)"),
+            (self.provisioned_concurrency is None or self.provisioned_concurrency >= 1,
+             "--provisioned-concurrency must be at least 1"),
+            (not (self.reserved_concurrency and self.provisioned_concurrency)
+             or self.provisioned_concurrency <= self.reserved_concurrency,
+             "--provisioned-concurrency cannot exceed --reserved-concurrency"),
+            (self.package_format == "image" or self.python != "3.11",
+             "the zip route uses SnapStart, which needs --python 3.12 or newer"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise DeployError(message)
+
+
+def stack_name(name: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9-]+", "-", name).strip("-")
+    return f"infer-{cleaned}"[:128]
+
+
+def cdk_app_dir() -> Path:
+    import infer
+
+    path = Path(infer.__file__).resolve().parent.parent / "cdk"
+    if not (path / "infer_cdk").is_dir():
+        raise DeployError(f"the CDK app is not at {path}; run infer from a checkout of its repository")
+    return path
+
+
+def synth_config(name: str, asset: Path, options: DeployOptions, environment: dict[str, str]) -> dict:
+    return {
+        "stack_name": stack_name(name), "model_name": name, "region": options.region,
+        "asset": str(asset), "package_format": options.package_format, "arch": options.arch,
+        "python": options.python, "memory_mb": options.memory_mb, "timeout_s": options.timeout_s,
+        "ephemeral_storage_mb": options.ephemeral_storage_mb, "public": options.public,
+        "reserved_concurrency": options.reserved_concurrency,
+        "provisioned_concurrency": options.provisioned_concurrency,
+        "cors_origins": list(options.cors_origins), "log_retention_days": options.log_retention_days,
+        "tags": dict(options.tags), "environment": environment,
+    }
+
+
+def package_for_deploy(model: Path, options: DeployOptions, out: Path, log) -> tuple[Path, dict[str, str]]:
+    """Step 1: the asset CDK deploys, and the environment the function needs (zip route only)."""
+    from infer.package.context import describe, write_context
+    from infer.package.zip_route import describe_zip, package_zip
+
+    try:
+        if options.package_format == "zip":
+            result = package_zip(model, out / "function.zip", options.arch, options.python, options.environment, log)
+            log(describe_zip(result))
+            return result.path, result.environment
+        result = write_context(model, out / "context", options.arch, options.python, environment=options.environment)
+        log(describe(result))
+        return result.out, {}
+    except PackageError as exc:
+        raise DeployError(str(exc)) from None
+
+
+def synthesise(model: str | Path, options: DeployOptions, out: str | Path, log=print):
+    """Steps 1 and 2: package and synthesise into `out`; returns the synth result."""
+    options.validate()
+    model, out = Path(model), Path(out)
+    name = options.name or model_name(model)
+    log(f"[1/2] packaging {model} ({options.package_format}, {options.arch}, Python {options.python})")
+    asset, environment = package_for_deploy(model, options, out / "package", log)
+    log(f"[2/2] synthesising stack {stack_name(name)} with cdk-nag's AwsSolutions checks")
+    sys.path.insert(0, str(cdk_app_dir()))
+    from infer_cdk.stack import synth
+
+    assembly = out / "cdk.out"
+    shutil.rmtree(assembly, ignore_errors=True)
+    config = synth_config(name, asset, options, environment)
+    (out / "deploy.json").write_text(json.dumps(config, indent=2) + "\n")  # for cdk/app.py: cdk synth -c infer_config=...
+    try:
+        return synth(config, assembly)
+    except ValueError as exc:
+        raise DeployError(str(exc)) from None
+    except RuntimeError as exc:  # jsii: a validation failure (cdk-nag) or a construct error
+        raise DeployError(f"synthesis failed: {str(exc).splitlines()[0]} (report: {assembly / 'validation-report.json'})") from None
+
+
+def deploy(model: str | Path, options: DeployOptions, out: str | Path | None = None, log=print,
+           runner=run_cdk, checker=check) -> Outputs:
+    """All five steps; `runner` and `checker` are the CDK CLI and the prerequisite check (tests swap them)."""
+    name = options.name or model_name(model)
+    out = Path(out) if out else state.config_dir() / "deployments" / name
+    result = synthesise(model, options, out, log)
+    missing = checker(options.package_format, options.region, options.profile)
+    if missing:
+        raise DeployError("cannot deploy yet; missing:\n" + "\n".join(f"  - {item}" for item in missing))
+    outputs_file = out / "outputs.json"
+    outputs_file.unlink(missing_ok=True)
+    log(f"deploying {result.stack_name} (this builds and pushes the image; it takes a few minutes)")
+    runner(deploy_argv(["cdk"], result.outdir, result.stack_name, outputs_file, options.profile), log)
+    outputs = outputs_from_file(outputs_file, result.stack_name)
+    state.save(name, {"url": outputs.url, "auth": outputs.auth, "region": options.region,
+                      "profile": options.profile, "stack": result.stack_name, "function_name": outputs.function_name,
+                      "log_group": outputs.log_group, "assembly": str(result.outdir)})
+    return outputs
+
+
+def destroy(name: str, log=print, runner=run_cdk) -> str:
+    record = state.lookup(name)
+    if record is None:
+        known = ", ".join(sorted(state.load_all())) or "none"
+        raise DeployError(f"no function named {name!r} was deployed from here (saved: {known})")
+    assembly = Path(record.get("assembly", ""))
+    if not assembly.is_dir():
+        raise DeployError(f"the synthesised app for {name} is gone ({assembly}); delete the stack {record['stack']} "
+                          "with: aws cloudformation delete-stack --stack-name " + record["stack"])
+    log(f"destroying stack {record['stack']}")
+    runner(destroy_argv(["cdk"], assembly, record["stack"], record.get("profile")), log)
+    state.forget(name)
+    return record["stack"]

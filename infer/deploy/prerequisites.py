@@ -1,0 +1,69 @@
+"""What `infer deploy` needs before it talks to AWS, each missing piece named with how to get it."""
+
+import os
+import shutil
+from dataclasses import dataclass
+
+BOOTSTRAP_PARAMETER = "/cdk-bootstrap/hnb659fds/version"  # written by `cdk bootstrap` (default qualifier)
+
+
+@dataclass(frozen=True)
+class Missing:
+    what: str
+    how: str
+
+    def __str__(self) -> str:
+        return f"{self.what}: {self.how}"
+
+
+def container_builder(environ, which=shutil.which) -> str | None:
+    """What the CDK CLI will build images with: $CDK_DOCKER, else docker."""
+    name = environ.get("CDK_DOCKER") or "docker"
+    return which(name)
+
+
+def check(package_format: str, region: str | None, profile: str | None = None, environ=None,
+          which=shutil.which, session=None) -> list[Missing]:
+    """Every prerequisite that is missing (an empty list: ready to deploy).
+
+    `session` is a botocore session (made from `profile` when None); tests pass one with stubbed clients."""
+    environ = os.environ if environ is None else environ
+    missing = []
+    if which("cdk") is None:
+        missing.append(Missing("the AWS CDK CLI (cdk)", "install it with npm install -g aws-cdk (needs Node.js 20+)"))
+    if package_format == "image" and container_builder(environ, which) is None:
+        alternatives = [name for name in ("podman", "finch") if which(name)]
+        how = (f"set CDK_DOCKER={alternatives[0]}" if alternatives
+               else "install Docker, or podman or finch and set CDK_DOCKER=podman (or finch)")
+        missing.append(Missing(f"a container builder ({environ.get('CDK_DOCKER') or 'docker'} not found)", how))
+    try:
+        import botocore.session
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        return missing + [Missing("botocore", "pip install 'infer[deploy]'")]
+    try:
+        session = session or botocore.session.Session(profile=profile)
+        credentials = session.get_credentials()
+    except BotoCoreError as exc:
+        return missing + [Missing("AWS credentials", f"{exc}; fix the profile or run aws configure")]
+    if credentials is None:
+        missing.append(Missing("AWS credentials", "run aws configure (or aws sso login), or set AWS_PROFILE, or "
+                                                  "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"))
+    region = region or session.get_config_variable("region")
+    if not region:
+        missing.append(Missing("an AWS region", "pass --region, or set AWS_REGION, or a region in your AWS profile"))
+    if credentials is None or not region:
+        return missing
+    try:
+        session.create_client("ssm", region_name=region).get_parameter(Name=BOOTSTRAP_PARAMETER)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code == "ParameterNotFound":
+            missing.append(Missing(f"the CDK bootstrap stack in {region}",
+                                   f"run cdk bootstrap aws://ACCOUNT/{region} once (with the same credentials)"))
+        else:
+            missing.append(Missing(f"permission to check the CDK bootstrap in {region} ({code})",
+                                   "use credentials that may read SSM parameter " + BOOTSTRAP_PARAMETER))
+    except BotoCoreError as exc:
+        missing.append(Missing(f"access to AWS in {region}", str(exc)))
+    return missing

@@ -1,0 +1,56 @@
+"""A container image as the emulator's function: each execution environment is a `podman run` of the image.
+
+    fn = ContainerFunction(name="iris", image="localhost/iris:latest", podman=Podman(root, runroot))
+    with Emulator(fn) as emulator: ...
+
+The image's own entry point runs (the AWS base image's, or awslambdaric for other bases); the variables
+Lambda sets, including AWS_LAMBDA_RUNTIME_API on the host's loopback, are passed into the container.
+"""
+
+import itertools
+import sys
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+
+from infer.local.function import RUNTIME_HANDLER, FunctionConfig
+
+from .podman import Podman
+
+TASK_ROOT = "/var/task"
+HOST_ONLY = {"PATH", "PYTHONPATH", "LAMBDA_TASK_ROOT"}  # the podman process needs these; the image has its own
+
+
+@dataclass
+class ContainerFunction(FunctionConfig):
+    handler: str = RUNTIME_HANDLER
+    task_root: str = ""  # on the host: the environments' working directory (empty, temporary)
+    image: str = ""
+    podman: Podman = field(default_factory=Podman)
+    instance: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+    def __post_init__(self):
+        if not self.task_root:
+            self.task_root = tempfile.mkdtemp(prefix="infer-container-")
+            self.cleanup.append(self.task_root)
+        self._numbers = itertools.count(1)
+
+    @property
+    def label(self) -> str:
+        return f"infer.emulator={self.instance}"
+
+    def command(self, environment: dict[str, str]) -> list[str]:
+        name = f"infer-{self.instance}-{next(self._numbers)}"
+        pass_through = sorted(key for key in environment if key not in HOST_ONLY)
+        run = self.podman.run_argv(self.image, name, {"LAMBDA_TASK_ROOT": TASK_ROOT}, pass_through,
+                                   labels={"infer.emulator": self.instance})
+        return [sys.executable, "-m", "infer.package.supervise", name, "--", *run]
+
+    def containers(self) -> list[str]:
+        """Containers of this function that still exist (running or not)."""
+        return self.podman.container_names(self.label)
+
+    def remove_staging(self) -> None:
+        """After the emulator stops: remove any container of this function still there, then the staging."""
+        self.podman.remove(*self.containers())
+        super().remove_staging()

@@ -1,0 +1,132 @@
+"""Write a container build context for one model.
+
+Steps: verify the model's files against its manifest; stage the runtime alone, precompiled; copy the
+model, its manifest and weights sidecars; pin the requirements; render the Dockerfile and .dockerignore;
+describe what the image will hold.
+"""
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from infer.local.function import stage_runtime
+
+from . import PackageError
+from .dockerfile import ImageSpec, check_environment, render_dockerfile, render_dockerignore
+from .model import model_files
+from .requirements import RIC_PACKAGES, RUNTIME_PACKAGES, installed_size_bytes, pins, render_requirements
+
+ARCHITECTURES = ("arm64", "x86_64")
+PYTHONS = ("3.11", "3.12", "3.13", "3.14")  # Lambda's Python runtimes (SnapStart from 3.12)
+PLATFORMS = {"arm64": "linux/arm64", "x86_64": "linux/amd64"}
+
+
+@dataclass
+class PackageResult:
+    out: Path
+    spec: ImageSpec
+    arch: str
+    model_bytes: int
+    runtime_bytes: int
+    dependency_bytes: int  # estimated from the same packages installed here
+    requirements: dict[str, str]
+    contents: list[tuple[str, int]] = field(default_factory=list)  # (path in the image, bytes)
+
+    @property
+    def added_bytes(self) -> int:
+        return self.model_bytes + self.runtime_bytes + self.dependency_bytes
+
+
+def check_options(arch: str, python: str) -> None:
+    if arch not in ARCHITECTURES:
+        raise PackageError(f"--arch must be one of {', '.join(ARCHITECTURES)}, not {arch!r}")
+    if python not in PYTHONS:
+        raise PackageError(f"--python must be one of {', '.join(PYTHONS)} (Lambda's Python runtimes), not {python!r}")
+
+
+def prepare_out(out: Path) -> None:
+    """An output directory must be new or empty, or one that infer package wrote before (it is replaced)."""
+    if out.exists() and not out.is_dir():
+        raise PackageError(f"{out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / "Dockerfile").is_file() and not (out / ".infer-package").is_file():
+            raise PackageError(f"{out} is not empty and was not written by infer package; choose another -o DIR")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def write_context(model: str | Path, out: str | Path, arch: str = "arm64", python: str = "3.12",
+                  base_image: str | None = None, environment: dict[str, str] | None = None,
+                  ca_bundle: str | Path | None = None) -> PackageResult:
+    """Write the build context for `model` into `out` and return what the image will hold."""
+    check_options(arch, python)
+    environment = dict(environment or {})
+    try:
+        check_environment(environment)
+    except ValueError as exc:
+        raise PackageError(str(exc)) from None
+    if ca_bundle is not None and not Path(ca_bundle).is_file():
+        raise PackageError(f"CA bundle not found: {ca_bundle}")
+    files = model_files(model)
+    out = Path(out)
+    prepare_out(out)
+    (out / ".infer-package").write_text("build context written by infer package\n")
+    stage_runtime(out)
+    model_dir = out / "model"
+    model_dir.mkdir()
+    for path in files.paths:
+        shutil.copy2(path, model_dir / path.name)
+    packages = RUNTIME_PACKAGES if base_image is None else RUNTIME_PACKAGES + ric_closure()
+    requirements = pins(packages)
+    comment = ("pinned to the versions infer was tested with; installed --no-deps "
+               "(the runtime imports numpy and onnxruntime only)")
+    (out / "requirements.txt").write_text(render_requirements(requirements, comment))
+    if ca_bundle is not None:
+        shutil.copy2(ca_bundle, out / "ca-bundle.crt")
+    spec = ImageSpec(model_file=files.model.name, python=python, base_image=base_image,
+                     verified=files.verified, environment=environment, ca_bundle=ca_bundle is not None)
+    (out / "Dockerfile").write_text(render_dockerfile(spec))
+    (out / ".dockerignore").write_text(render_dockerignore(spec.ca_bundle))
+    runtime = [p for p in (out / "infer").rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    contents = [(f"/var/task/{p.relative_to(out)}", p.stat().st_size) for p in sorted(runtime)]
+    contents += [(f"/var/task/model/{p.name}", p.stat().st_size) for p in files.paths]
+    return PackageResult(
+        out=out, spec=spec, arch=arch, model_bytes=files.size_bytes,
+        runtime_bytes=sum(p.stat().st_size for p in runtime),
+        dependency_bytes=installed_size_bytes(packages), requirements=requirements, contents=contents,
+    )
+
+
+def ric_closure() -> tuple[str, ...]:
+    """awslambdaric and the packages it requires, for a base image without a Runtime Interface Client."""
+    from importlib import metadata
+
+    names = list(RIC_PACKAGES)
+    for requirement in metadata.requires("awslambdaric") or []:
+        if "extra ==" in requirement:
+            continue
+        name = requirement.split(";")[0].strip()
+        for stop in "<>=!~[ (":
+            name = name.split(stop)[0]
+        names.append(name)
+    return tuple(names)
+
+
+def describe(result: PackageResult) -> str:
+    """What the user is told: the files, the dependencies, and the estimated size over the base image."""
+    mb = 1024 * 1024
+    spec = result.spec
+    lines = [
+        f"Build context written to {result.out}",
+        f"  base image    {spec.base}" + ("" if spec.lambda_base else " (entry point: awslambdaric)"),
+        f"  architecture  {result.arch} (build with --platform {PLATFORMS[result.arch]})",
+        f"  model         {result.model_bytes / mb:.2f} MB: " + ", ".join(
+            name.rsplit("/", 1)[1] for name, _ in result.contents if name.startswith("/var/task/model/")),
+        f"  runtime       {result.runtime_bytes / 1024:.0f} KB in /var/task/infer (bytecode compiled in the image)",
+        "  dependencies  " + ", ".join(f"{k}=={v}" for k, v in sorted(result.requirements.items()))
+        + f" (about {result.dependency_bytes / mb:.0f} MB)",
+        f"  expected size about {result.added_bytes / mb:.0f} MB on top of the base image",
+        f"  sha256        {'verified now; the image skips the check at cold start' if spec.verified else 'no digests in the manifest; not checked'}",
+        f"Build it: podman build --platform {PLATFORMS[result.arch]} -t {Path(spec.model_file).stem} {result.out}",
+    ]
+    return "\n".join(lines)

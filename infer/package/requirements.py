@@ -1,0 +1,27 @@
+"""Pinned requirements: the exact versions of the runtime's dependencies that infer runs with here."""
+
+from importlib import metadata
+
+RUNTIME_PACKAGES = ("numpy", "onnxruntime")  # what infer/runtime imports; their other requirements are unused
+RIC_PACKAGES = ("awslambdaric",)  # only where the base image has no Runtime Interface Client
+
+
+def pins(packages) -> dict[str, str]:
+    return {name: metadata.version(name) for name in packages}
+
+
+def render_requirements(pinned: dict[str, str], comment: str) -> str:
+    lines = [f"# {comment}"] + [f"{name}=={version}" for name, version in sorted(pinned.items())]
+    return "\n".join(lines) + "\n"
+
+
+def installed_size_bytes(packages) -> int:
+    """What the packages take in this environment's site-packages: an estimate of what they add to an image."""
+    total = 0
+    for name in packages:
+        for file in metadata.distribution(name).files or []:
+            try:
+                total += file.locate().stat().st_size
+            except OSError:
+                pass
+    return total

@@ -1,0 +1,77 @@
+"""`infer bench`, locally on a sample model, and against a function through `infer serve`'s Lambda API
+with boto3 — the same code path as against AWS."""
+
+import json
+import os
+import re
+import subprocess
+
+from helpers import INFER, MODELS, ROOT, ServeProcess
+
+REQUIRED = {"name", "kind", "default", "model", "model_bytes", "cold_ms", "warm_ms", "phases_ms"}
+
+
+def run_infer(*args, env=None) -> subprocess.CompletedProcess:
+    return subprocess.run([INFER, *args], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                          env={**os.environ, **(env or {})})
+
+
+def test_local_bench_writes_table_json_and_plot(tmp_path):
+    out, png = tmp_path / "bench.json", tmp_path / "bench.png"
+    result = run_infer("bench", str(MODELS / "iris.onnx"), "--cold", "2", "--warm", "5",
+                       "--strategies", "lazy,prefetch", "--formats", "onnx,ort", "--json", str(out), "--plot", str(png))
+    assert result.returncode == 0, result.stderr
+    assert "iris.onnx" in result.stdout and "x floor" in result.stdout
+    document = json.loads(out.read_text())
+    assert {"python", "cpus", "versions", "cold_samples"} <= set(document["config"])
+    results = document["results"]
+    kinds = {r["kind"] for r in results}
+    assert kinds == {"infer", "floor", "typical"}
+    assert sum(r["default"] for r in results) == 1, "exactly one variant is what `infer package` picks"
+    for r in results:
+        assert REQUIRED <= set(r), r["name"]
+        assert len(r["cold_ms"]) == 2 and all(ms > 0 for ms in r["cold_ms"])
+        if not r.get("informational"):
+            assert len(r["warm_ms"]) == 5
+            assert set(r["phases_ms"]) == {"init", "load", "first_inference"}
+            assert all(init > 0 for init in r["phases_ms"]["init"])
+            assert all(sum(p[i] for p in r["phases_ms"].values()) <= r["cold_ms"][i] for i in range(2)), \
+                "the phases fit inside the client-observed cold start"
+    lazy = next(r for r in results if r["name"] == "lazy .onnx")
+    assert all(load > 0 for load in lazy["phases_ms"]["load"]), "a lazy first request waits for the model"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_refuses_bad_options():
+    for args, message in [(["bench"], "give one or more .onnx models"),
+                          (["bench", "models/iris.onnx", "--strategies", "sometimes"], "unknown strategy"),
+                          (["bench", "models/iris.onnx", "--memory", "1024,2048"], "needs --function"),
+                          (["bench", "--function", "iris"], "give exactly one of --data")]:
+        result = run_infer(*args)
+        assert result.returncode == 2 and message in result.stderr, (args, result.stderr)
+
+
+def test_function_bench_through_the_emulated_lambda_api(tmp_path):
+    server = ServeProcess(str(MODELS / "iris.onnx"))
+    try:
+        api = re.search(r"Lambda API .*(http://127\.0\.0\.1:\d+)", "".join(server.banner)).group(1)
+        out = tmp_path / "function.json"
+        result = run_infer("bench", "--function", "iris", "--endpoint-url", api, "--region", "us-east-1",
+                           "--cold", "2", "--warm", "4", "--memory", "1024,2048",
+                           "--data", json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]]}), "--json", str(out),
+                           env={"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"})
+    finally:
+        server.stop()
+    assert result.returncode == 0, result.stderr
+    document = json.loads(out.read_text())
+    assert document["config"]["memory_sizes_mb"] == [1024, 2048]
+    by_memory = {r["memory_mb"]: r for r in document["results"]}
+    assert set(by_memory) == {1024, 2048}
+    for memory, r in by_memory.items():
+        assert r["not_cold"] == 0 and len(r["cold_ms"]) == 2, "every forced cold start really was cold"
+        assert len(r["init_ms"]) == 2 and all(ms > 0 for ms in r["init_ms"])
+        assert len(r["warm_ms"]) == 4 and len(r["url_ms"]) == 4
+        assert r["cost_per_million_usd"] > 0.2
+    reports = [line for line in server.stderr if line.startswith("REPORT")]
+    assert any("Memory Size: 1024 MB\tMax Memory Used" in line and "Init Duration" in line for line in reports)
+    assert sum("Init Duration" in line for line in reports) == 4, "two forced cold starts per memory size"
