@@ -314,6 +314,8 @@ def package(
     format: Annotated[str, typer.Option("--format", help="image (a container build context) or zip (a deployment zip).")] = "image",
     env: Annotated[Optional[list[str]], typer.Option("--env", help="KEY=VALUE for the function's environment (repeat).")] = None,
     ca_bundle: Annotated[Optional[Path], typer.Option(help="CA bundle pip trusts during the image build (for an intercepting proxy).")] = None,
+    strategy: Annotated[Optional[str], typer.Option(help="Model load strategy: lazy, prefetch or eager (default: the benchmark's best for the model's size).")] = None,
+    artifact: Annotated[Optional[str], typer.Option(help="onnx, or ort (converted here, opened memory-mapped) (default: the benchmark's best).")] = None,
 ):
     """Write a self-contained container build context (or a deployment zip) for the model, and say what it holds."""
     from infer.package import PackageError
@@ -327,7 +329,8 @@ def package(
                 raise PackageError("--base-image and --ca-bundle are for the image route, not --format zip")
             typer.echo(describe_zip(package_zip(model, out, arch, python, environment, log=typer.echo)))
         elif format == "image":
-            typer.echo(describe(write_context(model, out, arch, python, base_image, environment, ca_bundle)))
+            typer.echo(describe(write_context(model, out, arch, python, base_image, environment, ca_bundle,
+                                              strategy, artifact)))
         else:
             raise PackageError(f"--format must be image or zip, not {format!r}")
     except PackageError as exc:

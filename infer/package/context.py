@@ -5,15 +5,17 @@ model, its manifest and weights sidecars; pin the requirements; render the Docke
 describe what the image will hold.
 """
 
+import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from infer.load_choice import LoadChoice, recommend
 from infer.local.function import stage_runtime
 
 from . import PackageError
 from .dockerfile import ImageSpec, check_environment, render_dockerfile, render_dockerignore
-from .model import model_files
+from .model import ModelFiles, model_files, sha256_of
 from .requirements import RIC_PACKAGES, RUNTIME_PACKAGES, installed_size_bytes, pins, render_requirements
 
 ARCHITECTURES = ("arm64", "x86_64")
@@ -31,6 +33,7 @@ class PackageResult:
     dependency_bytes: int  # estimated from the same packages installed here
     requirements: dict[str, str]
     contents: list[tuple[str, int]] = field(default_factory=list)  # (path in the image, bytes)
+    load: LoadChoice | None = None
 
     @property
     def added_bytes(self) -> int:
@@ -57,10 +60,16 @@ def prepare_out(out: Path) -> None:
 
 def write_context(model: str | Path, out: str | Path, arch: str = "arm64", python: str = "3.12",
                   base_image: str | None = None, environment: dict[str, str] | None = None,
-                  ca_bundle: str | Path | None = None) -> PackageResult:
-    """Write the build context for `model` into `out` and return what the image will hold."""
+                  ca_bundle: str | Path | None = None, strategy: str | None = None,
+                  artifact: str | None = None) -> PackageResult:
+    """Write the build context for `model` into `out` and return what the image will hold.
+
+    `strategy` (lazy, prefetch, eager) and `artifact` (onnx, or ort: converted here and opened
+    memory-mapped) default to what the cold-start sweep found best for the model's size.
+    """
     check_options(arch, python)
     environment = dict(environment or {})
+    load = choose_load(model_files(model).size_bytes, strategy, artifact, environment)
     try:
         check_environment(environment)
     except ValueError as exc:
@@ -74,8 +83,12 @@ def write_context(model: str | Path, out: str | Path, arch: str = "arm64", pytho
     stage_runtime(out)
     model_dir = out / "model"
     model_dir.mkdir()
-    for path in files.paths:
-        shutil.copy2(path, model_dir / path.name)
+    if load.artifact == "ort" and files.model.suffix == ".onnx":
+        files = to_ort_files(files, model_dir)
+    else:
+        for path in files.paths:
+            shutil.copy2(path, model_dir / path.name)
+    environment.setdefault("INFER_LOAD_STRATEGY", load.strategy)
     packages = RUNTIME_PACKAGES if base_image is None else RUNTIME_PACKAGES + ric_closure()
     requirements = pins(packages)
     comment = ("pinned to the versions infer was tested with; installed --no-deps "
@@ -93,8 +106,40 @@ def write_context(model: str | Path, out: str | Path, arch: str = "arm64", pytho
     return PackageResult(
         out=out, spec=spec, arch=arch, model_bytes=files.size_bytes,
         runtime_bytes=sum(p.stat().st_size for p in runtime),
-        dependency_bytes=installed_size_bytes(packages), requirements=requirements, contents=contents,
+        dependency_bytes=installed_size_bytes(packages), requirements=requirements, contents=contents, load=load,
     )
+
+
+def choose_load(model_bytes: int, strategy: str | None, artifact: str | None, environment: dict) -> LoadChoice:
+    """The recommended load strategy and artifact for this size, with the user's overrides applied."""
+    choice = recommend(model_bytes)
+    strategy = strategy or environment.get("INFER_LOAD_STRATEGY")
+    if strategy and strategy not in ("lazy", "prefetch", "eager"):
+        raise PackageError(f"--strategy must be lazy, prefetch or eager, not {strategy!r}")
+    if artifact and artifact not in ("onnx", "ort"):
+        raise PackageError(f"--artifact must be onnx or ort, not {artifact!r}")
+    if (strategy or choice.strategy) == choice.strategy and (artifact or choice.artifact) == choice.artifact:
+        return choice
+    return LoadChoice(strategy or choice.strategy, artifact or choice.artifact, "chosen with --strategy/--artifact")
+
+
+def to_ort_files(files: ModelFiles, model_dir: Path) -> ModelFiles:
+    """Convert the model to .ort in the build context, with a manifest that describes the .ort file."""
+    from infer.convert.errors import ConvertError
+    from infer.convert.optimize import to_ort
+
+    target = model_dir / (files.model.stem + ".ort")
+    try:
+        to_ort(files.model, target)
+    except ConvertError as exc:
+        raise PackageError(f"{exc}; package the .onnx instead with --artifact onnx") from None
+    manifest = json.loads(files.manifest.read_text()) if files.manifest else {"name": files.name}
+    digest = sha256_of(target)
+    manifest.update({"sha256": digest, "files": {target.name: digest}, "artifact": "ort",
+                     "converted_from": files.model.name})
+    manifest_path = target.with_suffix(".json")
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return ModelFiles(target, manifest_path, name=files.name, verified=True)
 
 
 def ric_closure() -> tuple[str, ...]:
@@ -127,6 +172,8 @@ def describe(result: PackageResult) -> str:
         + f" (about {result.dependency_bytes / mb:.0f} MB)",
         f"  expected size about {result.added_bytes / mb:.0f} MB on top of the base image",
         f"  sha256        {'verified now; the image skips the check at cold start' if spec.verified else 'no digests in the manifest; not checked'}",
+        f"  loading       {spec.environment.get('INFER_LOAD_STRATEGY')}, .{Path(spec.model_file).suffix.lstrip('.')}"
+        + (f": {result.load.reason}" if result.load else "") + " (override: --strategy, --artifact)",
         f"Build it: podman build --platform {PLATFORMS[result.arch]} -t {Path(spec.model_file).stem} {result.out}",
     ]
     return "\n".join(lines)

@@ -31,9 +31,12 @@ def function(podman, iris_image):
 def test_image_holds_only_what_the_function_needs(podman, iris_image):
     listing = podman.run("run", "--rm", *ULIMITS, "--entrypoint", "/bin/sh", iris_image, "-c",
                          "ls /var/task /var/task/model /var/task/infer; echo INFER_VERIFY_SHA256=$INFER_VERIFY_SHA256; "
+                         "echo INFER_LOAD_STRATEGY=$INFER_LOAD_STRATEGY; "
                          "ls /var/task/infer/runtime/__pycache__ | head -1; echo LEFT $(ls -A /tmp/infer) END").stdout
     assert listing.split("/var/task:")[1].split()[:2] == ["infer", "model"]
-    assert "iris.json" in listing and "iris.onnx" in listing
+    # the default for this size: converted to .ort, opened memory-mapped, prefetched during init
+    assert "iris.json" in listing and "iris.ort" in listing and "iris.onnx" not in listing
+    assert "INFER_LOAD_STRATEGY=prefetch" in listing
     assert "INFER_VERIFY_SHA256=off" in listing
     assert ".cpython-311.pyc" in listing  # compiled for the image's Python
     assert "LEFT END" in listing  # requirements and CA bundle were mounted for pip, never copied in

@@ -1,5 +1,6 @@
 """`infer package` (image route): the build context on disk, and the command's answers to bad input."""
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -32,7 +33,8 @@ def big_weights_model(directory):
 
 
 def test_context_holds_the_runtime_model_and_pinned_requirements(tmp_path):
-    result = write_context(MODELS / "iris.onnx", tmp_path / "ctx", arch="x86_64", environment={"INFER_LOAD_STRATEGY": "eager"})
+    result = write_context(MODELS / "iris.onnx", tmp_path / "ctx", arch="x86_64", environment={"INFER_LOAD_STRATEGY": "eager"},
+                           artifact="onnx")
     out = tmp_path / "ctx"
     assert (out / "Dockerfile").is_file() and (out / ".dockerignore").is_file()
     assert sorted(p.name for p in (out / "model").iterdir()) == ["iris.json", "iris.onnx"]
@@ -57,7 +59,7 @@ def test_other_base_pins_awslambdaric_too(tmp_path):
 
 def test_weights_sidecar_goes_along_and_is_verified(tmp_path):
     model = big_weights_model(tmp_path)
-    write_context(model, tmp_path / "ctx")
+    write_context(model, tmp_path / "ctx", artifact="onnx")
     assert sorted(p.name for p in (tmp_path / "ctx" / "model").iterdir()) == ["big.json", "big.onnx", "big.onnx.data"]
     (tmp_path / "big.onnx.data").write_bytes(b"\0" * 64)
     with pytest.raises(PackageError, match="does not match the sha256"):
@@ -76,7 +78,7 @@ def test_tampered_model_is_refused(tmp_path):
 
 def test_model_without_manifest_keeps_the_runtime_check_on(tmp_path):
     shutil.copy(MODELS / "iris.onnx", tmp_path / "plain.onnx")
-    result = write_context(tmp_path / "plain.onnx", tmp_path / "ctx")
+    result = write_context(tmp_path / "plain.onnx", tmp_path / "ctx", artifact="onnx")
     assert not result.spec.verified
     assert "INFER_VERIFY_SHA256" not in (tmp_path / "ctx" / "Dockerfile").read_text()
 
@@ -85,10 +87,26 @@ def package(*args, cwd=None):
     return subprocess.run([INFER, "package", *args], capture_output=True, text=True, cwd=cwd, timeout=120)
 
 
+def test_default_load_is_chosen_from_the_sweep_and_overridable(tmp_path):
+    """Without overrides: the model becomes a memory-mapped .ort with its own manifest, prefetched during init."""
+    result = write_context(MODELS / "iris.onnx", tmp_path / "ctx")
+    model_dir = tmp_path / "ctx" / "model"
+    assert sorted(p.name for p in model_dir.iterdir()) == ["iris.json", "iris.ort"]
+    manifest = json.loads((model_dir / "iris.json").read_text())
+    assert manifest["name"] == "iris" and manifest["labels"] == ["setosa", "versicolor", "virginica"]
+    assert manifest["sha256"] == hashlib.sha256((model_dir / "iris.ort").read_bytes()).hexdigest()
+    dockerfile = (tmp_path / "ctx" / "Dockerfile").read_text()
+    assert 'INFER_MODEL_PATH="/var/task/model/iris.ort"' in dockerfile and 'INFER_LOAD_STRATEGY="prefetch"' in dockerfile
+    assert result.load.reason and "sweep" in result.load.reason
+    lazy = write_context(MODELS / "iris.onnx", tmp_path / "ctx2", strategy="lazy", artifact="onnx")
+    assert lazy.load.reason == "chosen with --strategy/--artifact"
+    assert 'INFER_LOAD_STRATEGY="lazy"' in (tmp_path / "ctx2" / "Dockerfile").read_text()
+
+
 def test_command_prints_contents_and_size(tmp_path):
     result = package(str(MODELS / "iris.onnx"), "-o", str(tmp_path / "ctx"), "--arch", "x86_64")
     assert result.returncode == 0, result.stderr
-    for expected in ("public.ecr.aws/lambda/python:3.12", "iris.onnx, iris.json", "onnxruntime==",
+    for expected in ("public.ecr.aws/lambda/python:3.12", "iris.ort, iris.json", "onnxruntime==", "loading       prefetch, .ort",
                      "expected size about", "MB on top of the base image", "--platform linux/amd64"):
         assert expected in result.stdout
 
