@@ -15,9 +15,11 @@ class LoadChoice:
 
 
 def recommend(model_bytes: int) -> LoadChoice:
-    """The default for a model of this size."""
+    """The default for a model of this size (the same at every size the sweep covered, 1 KB to 400 MB)."""
     return LoadChoice(
         "prefetch", "ort",
-        "a memory-mapped .ort model opens in milliseconds, and prefetching reads it during the imports; "
-        "in the sweep it had the fastest cold start at every size, within 1.1x of the floor",
+        "in the cold-start sweep (benchmarks/README.md) a memory-mapped .ort prefetched during init came within "
+        "1.17x of the floor at every size from 1 KB to 400 MB and 1.8-2.8x faster than FastAPI + Mangum; "
+        "warm inference of a MatMul-heavy model can be up to ~1.4x slower (weights are not prepacked): "
+        "use --artifact onnx when warm latency matters more than cold starts",
     )

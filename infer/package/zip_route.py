@@ -123,6 +123,9 @@ def package_zip(model: str | Path, out: str | Path, arch: str = "arm64", python:
         write_zip(root, out)
     if files.verified:
         environment.setdefault("INFER_VERIFY_SHA256", "off")  # checked above, and a zip cannot change once deployed
+    # The zip route deploys with SnapStart, which snapshots the environment after init: an eager load puts
+    # the loaded session in the snapshot, so a restored environment starts with the model ready.
+    environment.setdefault("INFER_LOAD_STRATEGY", "eager")
     return ZipResult(out, unzipped, out.stat().st_size, compiled, requirements, environment)
 
 

@@ -46,7 +46,7 @@ def test_zip_contents(iris_zip):
     assert f"infer/runtime/__pycache__/handler.cpython-{HOST_PYTHON.replace('.', '')}.pyc" in names
     assert not any(n.startswith(("infer/local/", "bin/", "protobuf/")) for n in names)
     assert iris_zip.compiled and iris_zip.unzipped_bytes < zip_route.UNZIPPED_LIMIT_BYTES
-    assert iris_zip.environment == {"INFER_THREADS": "1", "INFER_VERIFY_SHA256": "off"}
+    assert iris_zip.environment == {"INFER_THREADS": "1", "INFER_VERIFY_SHA256": "off", "INFER_LOAD_STRATEGY": "eager"}
 
 
 def test_unpacked_zip_runs_under_awslambdaric(iris_zip, lambda_ric, tmp_path):
