@@ -23,19 +23,19 @@ LAYERS = 4
 SIDECAR_FROM_BYTES = 64 * 1024 * 1024
 
 
-def build(size_mb: int) -> Path:
+def build(size_mb: float, out: Path = OUT) -> Path:
     width = int(math.sqrt(size_mb * 1_000_000 / (4 * LAYERS)))
-    path = OUT / f"mlp_{size_mb}mb.onnx"
+    path = out / f"mlp_{size_mb:g}mb.onnx"
     if path.exists():
         return path
-    rng = np.random.default_rng(size_mb)
+    rng = np.random.default_rng(int(size_mb * 1000))
     nodes, weights, previous = [], [], "x"
     for i in range(LAYERS):
         weights.append(numpy_helper.from_array((rng.standard_normal((width, width)) / math.sqrt(width)).astype(np.float32), f"w{i}"))
         nodes.append(helper.make_node("MatMul", [previous, f"w{i}"], [f"m{i}"]))
         nodes.append(helper.make_node("Relu", [f"m{i}"], [f"y{i}" if i < LAYERS - 1 else "y"]))
         previous = f"y{i}"
-    graph = helper.make_graph(nodes, f"mlp_{size_mb}mb",
+    graph = helper.make_graph(nodes, f"mlp_{size_mb:g}mb",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", width])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", width])], weights)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
@@ -51,12 +51,14 @@ def main() -> None:
     parser.add_argument("--sizes", default="1,10,100,400")
     parser.add_argument("--cold", type=int, default=5)
     parser.add_argument("--warm", type=int, default=100)
+    parser.add_argument("--out", type=Path, default=OUT, help="where the models and sweep.json go")
+    parser.add_argument("--plot", type=Path, default=ROOT / "cold_start.png")
     args = parser.parse_args()
-    OUT.mkdir(exist_ok=True)
-    models = [build(int(size)) for size in args.sizes.split(",")]
+    args.out.mkdir(parents=True, exist_ok=True)
+    models = [build(float(size), args.out) for size in args.sizes.split(",")]
     infer = str(Path(sys.executable).with_name("infer"))
     subprocess.run([infer, "bench", *map(str, models), "--cold", str(args.cold), "--warm", str(args.warm),
-                    "--json", str(OUT / "sweep.json"), "--plot", str(ROOT / "cold_start.png")], check=True)
+                    "--json", str(args.out / "sweep.json"), "--plot", str(args.plot)], check=True)
 
 
 if __name__ == "__main__":

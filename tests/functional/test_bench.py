@@ -75,3 +75,16 @@ def test_function_bench_through_the_emulated_lambda_api(tmp_path):
     reports = [line for line in server.stderr if line.startswith("REPORT")]
     assert any("Memory Size: 1024 MB\tMax Memory Used" in line and "Init Duration" in line for line in reports)
     assert sum("Init Duration" in line for line in reports) == 4, "two forced cold starts per memory size"
+
+
+def test_sweep_script_in_reduced_form(tmp_path):
+    """benchmarks/cold_start_sweep.py end to end, on two small models and one cold sample each."""
+    result = subprocess.run(
+        [INFER.replace("/infer", "/python"), str(ROOT / "benchmarks" / "cold_start_sweep.py"), "--sizes", "0.1,1",
+         "--cold", "1", "--warm", "2", "--out", str(tmp_path), "--plot", str(tmp_path / "sweep.png")],
+        capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    results = json.loads((tmp_path / "sweep.json").read_text())["results"]
+    sizes = sorted({r["model_bytes"] for r in results})
+    assert len(sizes) == 2 and 8 < sizes[1] / sizes[0] < 12, f"both sizes were measured: {sizes}"
+    assert (tmp_path / "sweep.png").read_bytes()[:4] == b"\x89PNG"
