@@ -5,7 +5,6 @@ import errno
 import json
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -212,45 +211,23 @@ def bench(
 
 def _bench_function(name, data, input, cold, warm, memories, endpoint_url, region, profile, json_out):
     from infer.bench import aws, report
-    from infer.client import ClientError, load_payload, post_json, sigv4_signer
+    from infer.client import ClientError, load_payload
 
-    try:
-        import boto3
-        from botocore.exceptions import BotoCoreError, ClientError as AwsError
-    except ImportError:
-        raise fail("--function needs boto3: pip install 'infer[deploy]'", 2) from None
     try:
         payload = load_payload(data, input)
     except ClientError as exc:
         raise fail(f"{exc} (the request to invoke {name} with)", 2) from None
     try:
-        session = boto3.Session(profile_name=profile, region_name=region or None)
-        client = session.client("lambda", endpoint_url=endpoint_url, region_name=session.region_name or "us-east-1")
-        url_caller = None
-        try:
-            url = client.get_function_url_config(FunctionName=name)
-        except AwsError:
-            url = None  # no function URL: invokes only
-        if url:
-            signer = sigv4_signer(client.meta.region_name, profile) if url.get("AuthType") == "AWS_IAM" else None
-            target = url["FunctionUrl"].rstrip("/") + "/predict"
-
-            def url_caller(body: bytes) -> float:
-                start = time.perf_counter()
-                post_json(target, json.loads(body), 60.0, signer)
-                return (time.perf_counter() - start) * 1000.0
-
-        measured = aws.run(client, name, payload, cold, warm, memories, url_caller, report.progress_line)
-    except (BotoCoreError, AwsError, RuntimeError, ClientError) as exc:
-        raise fail(f"{name}: {exc}") from None
+        measured = aws.measure(name, payload, cold, warm, memories, endpoint_url, region, profile, report.progress_line)
+    except aws.BenchError as exc:
+        raise fail(str(exc), exc.code) from None
     typer.echo(("\n" if sys.stderr.isatty() else "") + aws.table(measured))
     if json_out:
         settings = report.config(cold, warm, memories[0]) | {
             "function": name, "memory_sizes_mb": memories, "endpoint_url": endpoint_url,
             "method": "cold starts forced by updating an environment variable through the Lambda API and waiting for "
                       "the update; Init/Restore Duration from the REPORT line of LogType=Tail; client round trips timed here"}
-        json_out.write_text(json.dumps({"config": settings,
-                                        "results": measured["results"]}, indent=1))
+        json_out.write_text(json.dumps({"config": settings, "results": measured["results"]}, indent=1))
         typer.echo(f"raw samples: {json_out}")
 
 

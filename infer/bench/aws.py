@@ -111,6 +111,47 @@ def run(client, name: str, payload: dict, cold: int, warm: int, memories: list[i
     return {"function": name, "results": results}
 
 
+class BenchError(Exception):
+    """A failure to report in one line; `code` is the exit code (2: the user's input)."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
+
+
+def measure(name: str, payload, cold: int, warm: int, memories: list[int], endpoint_url: str | None = None,
+            region: str | None = None, profile: str | None = None, progress=None) -> dict:
+    """`infer bench --function`: a boto3 Lambda client (AWS, or `infer serve`'s Lambda API at `endpoint_url`),
+    and a timer of round trips through the function URL when there is one (signed when it uses AWS_IAM)."""
+    try:
+        import boto3
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        raise BenchError("--function needs boto3: pip install 'infer[deploy]'", 2) from None
+    from infer.client import ClientError as CallError, post_json, sigv4_signer
+
+    try:
+        session = boto3.Session(profile_name=profile, region_name=region or None)
+        client = session.client("lambda", endpoint_url=endpoint_url, region_name=session.region_name or "us-east-1")
+        try:
+            url = client.get_function_url_config(FunctionName=name)
+        except ClientError:
+            url = None  # no function URL: invokes only
+        url_caller = None
+        if url:
+            signer = sigv4_signer(client.meta.region_name, profile) if url.get("AuthType") == "AWS_IAM" else None
+            target = url["FunctionUrl"].rstrip("/") + "/predict"
+
+            def url_caller(body: bytes) -> float:
+                start = time.perf_counter()
+                post_json(target, json.loads(body), 60.0, signer)
+                return (time.perf_counter() - start) * 1000.0
+
+        return run(client, name, payload, cold, warm, memories, url_caller, progress)
+    except (BotoCoreError, ClientError, RuntimeError, CallError) as exc:
+        raise BenchError(f"{name}: {exc}") from None
+
+
 def table(measured: dict) -> str:
     def med(values):
         values = [v for v in values if v is not None]
