@@ -69,7 +69,8 @@ def main(model: Path = MODEL) -> int:
     print(f"  warm request p50 / p90 / p99: {warm['p50_ms']:.2f} / {warm['p90_ms']:.2f} / {warm['p99_ms']:.2f} ms"
           f"  ({warm['n']} requests, keep-alive)")
     print(f"  max memory used by an environment: {first['max_memory_mb']} MB")
-    print("\nnext: `infer serve models/iris.onnx` and the curl lines in README.md")
+    print("\nnext: `.venv/bin/infer serve models/iris.onnx` (curl lines in README.md), "
+          "`.venv/bin/infer bench models/iris.onnx` (cold starts against baselines)")
     return 0
 
 
