@@ -49,7 +49,7 @@ def serve(
     memory: Annotated[int, typer.Option(help="Function memory in MB, as on Lambda (sets the vCPU share the runtime assumes).")] = 2048,
     name: Annotated[Optional[str], typer.Option(help="Model name in URLs (default: the manifest's name or the file's stem).")] = None,
     auth: Annotated[str, typer.Option(help="none, or iam: accept only requests signed with SigV4 by the AWS credentials this command finds (403 otherwise).")] = "none",
-    lambda_api_port: Annotated[int, typer.Option(help="Port of the emulated Lambda API (Invoke, Get/UpdateFunctionConfiguration) for boto3 and `infer bench --function`; 0 picks a free one.")] = 0,
+    lambda_api_port: Annotated[Optional[int], typer.Option(help="Also serve the emulated Lambda API (Invoke, Get/UpdateFunctionConfiguration) on this port, on 127.0.0.1 only, for boto3 and `infer bench --function`; 0 picks a free one. Off by default: it can change the function's environment.")] = None,
 ):
     """Run the function locally behind a function URL emulator, each environment a real awslambdaric process."""
     from infer.local.emulator import Emulator
@@ -81,7 +81,8 @@ def serve(
     typer.echo(
         f"Serving model '{model_name}' ({model}) at {emulator.url}\n"
         f"  up to {concurrency} execution environments, {timeout:g} s timeout, {memory} MB; Ctrl-C stops\n"
-        f"  Lambda API (boto3 endpoint_url, function '{model_name}'): {emulator.lambda_api.url}\n"
+        + (f"  Lambda API (boto3 endpoint_url, function '{model_name}'): {emulator.lambda_api.url}\n"
+           if emulator.lambda_api else "")
         + ("  AWS_IAM auth: requests must be signed with SigV4 (unsigned or wrongly signed ones get 403)\n"
            if authorizer else "")
         + f"  try: curl -s {emulator.url}/v2/models/{model_name}\n"
@@ -112,9 +113,9 @@ def _authorizer(auth: str):
     if credentials is None:
         raise fail("--auth iam accepts requests signed with your AWS credentials, and none were found: set "
                    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE", 2)
-    import os
+    from infer.local.function import default_region
 
-    return SigV4Verifier(credentials, os.environ.get("AWS_REGION", "us-east-1"))
+    return SigV4Verifier(credentials, default_region())
 
 
 def _interrupt(signum, frame):
@@ -302,9 +303,9 @@ def package(
     environment = _pairs(env, "--env")
     try:
         if format == "zip":
-            if base_image or ca_bundle:
-                raise PackageError("--base-image and --ca-bundle are for the image route, not --format zip")
-            typer.echo(describe_zip(package_zip(model, out, arch, python, environment, log=typer.echo)))
+            if base_image or ca_bundle or artifact:
+                raise PackageError("--base-image, --ca-bundle and --artifact are for the image route, not --format zip")
+            typer.echo(describe_zip(package_zip(model, out, arch, python, environment, log=typer.echo, strategy=strategy)))
         elif format == "image":
             typer.echo(describe(write_context(model, out, arch, python, base_image, environment, ca_bundle,
                                               strategy, artifact)))

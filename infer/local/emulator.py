@@ -19,7 +19,8 @@ class Emulator:
         if lambda_api_port is not None:  # the Lambda API (Invoke, configuration) for boto3, on its own port
             from .lambda_api import LambdaApiServer
 
-            self.lambda_api = LambdaApiServer(self.pool, self.server.url, host, lambda_api_port)
+            # loopback only, whatever --host says: it can change the function's configuration
+            self.lambda_api = LambdaApiServer(self.pool, self.server.url, "127.0.0.1", lambda_api_port, authorizer)
 
     @property
     def url(self) -> str:

@@ -66,6 +66,11 @@ class FunctionConfig:
         self.cleanup.clear()
 
 
+def default_region() -> str:
+    """The region the emulated function lives in, found as `infer predict` finds the one it signs for."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
 def stage_runtime(dest: str | Path) -> Path:
     """Copy the runtime alone (infer/__init__.py, infer/runtime/ and its OpenAPI document) into `dest`,
     precompiled, as in the image."""
@@ -109,6 +114,6 @@ def model_function(model_path: str | Path, name: str | None = None, memory_mb: i
         environment=environment,
         memory_mb=memory_mb,
         timeout_s=timeout_s,
-        region=os.environ.get("AWS_REGION", "us-east-1"),
+        region=default_region(),
         cleanup=[task_root],
     )

@@ -7,8 +7,10 @@ the same boto3 code runs here (`endpoint_url=http://127.0.0.1:PORT`) and against
   PUT  /2015-03-31/functions/{name}/configuration UpdateFunctionConfiguration (Environment, MemorySize, Timeout)
   GET  /2021-10-31/functions/{name}/url           GetFunctionUrlConfig
 
-Requests are not authenticated (any credentials sign them); everything else answers 404 the way
-the Lambda API does.
+Served on 127.0.0.1 only and only when asked for (`infer serve --lambda-api-port`). Requests are not
+authenticated unless `--auth iam` is on, when they must be signed as the function URL's; environment
+variables that Lambda reserves, or that would run code in the host's processes, are refused.
+Everything else answers 404 the way the Lambda API does.
 """
 
 import base64
@@ -41,10 +43,30 @@ class LambdaApiHandler(QuietHandler):
     def do_PUT(self):
         self._route()
 
+    _body: bytes | None = None
+
+    def _read(self) -> bytes:
+        """The request body (already read when an authorizer checked it)."""
+        if self._body is None:
+            self._body = read_body(self, MAX_PAYLOAD_BYTES)
+        return self._body
+
     def _fail(self, status: int, kind: str, message: str):
         self.send(status, _error(kind, message), [("x-amzn-ErrorType", kind)])
 
     def _route(self):
+        self._body = None  # a keep-alive connection reuses this handler for the next request
+        authorizer = self.server.authorizer
+        if authorizer is not None:
+            try:
+                body = read_body(self, MAX_PAYLOAD_BYTES)
+            except (BodyTooLarge, BadFraming) as exc:
+                self.close_connection = True
+                return self._fail(413 if isinstance(exc, BodyTooLarge) else 400, "RequestTooLargeException", str(exc))
+            refusal = authorizer(self.command, self.path.split("?", 1)[0], list(self.headers.items()), body)
+            if refusal:
+                return self._fail(403, "AccessDeniedException", f"Forbidden: {refusal}")
+            self._body = body
         match = ROUTE.fullmatch(unquote(self.path.split("?", 1)[0]))
         if not match:
             return self._fail(404, "UnknownOperationException", f"unknown operation {self.command} {self.path}")
@@ -70,7 +92,7 @@ class LambdaApiHandler(QuietHandler):
             self._fail(413 if isinstance(exc, BodyTooLarge) else 400, "RequestTooLargeException", str(exc))
 
     def _invoke(self):
-        payload = read_body(self, MAX_PAYLOAD_BYTES)
+        payload = self._read()
         invocation_type = self.headers.get("X-Amz-Invocation-Type", "RequestResponse")
         if invocation_type == "DryRun":
             return self.send(204, b"", content_type=None)
@@ -94,32 +116,61 @@ class LambdaApiHandler(QuietHandler):
 
     def _update(self):
         try:
-            update = json.loads(read_body(self, MAX_PAYLOAD_BYTES) or b"{}")
+            update = json.loads(self._read() or b"{}")
         except ValueError:
             return self._fail(400, "InvalidParameterValueException", "the request body is not JSON")
-        changes = {}
-        if "Environment" in update:
-            variables = (update.get("Environment") or {}).get("Variables") or {}
-            changes["environment"] = {str(k): str(v) for k, v in variables.items()}
-        if "MemorySize" in update:
-            memory = update["MemorySize"]
-            if not isinstance(memory, int) or not 128 <= memory <= 10240:
-                return self._fail(400, "InvalidParameterValueException", "MemorySize must be between 128 and 10240 MB")
-            changes["memory_mb"] = memory
-        if "Timeout" in update:
-            changes["timeout_s"] = float(update["Timeout"])
+        try:
+            changes = configuration_changes(update)
+        except ValueError as exc:
+            return self._fail(400, "InvalidParameterValueException", str(exc))
         self.server.update(changes)
         document = self.server.configuration()
         document["LastUpdateStatus"] = "InProgress"  # as Lambda answers; GetFunction shows Successful once it is done
         self.send(200, json.dumps(document).encode())
 
 
+# Lambda refuses these in a function's environment; the rest would let a caller run code in the host's
+# processes (the environments are plain processes here, not microVMs).
+RESERVED_PREFIXES = ("AWS_", "LAMBDA_", "_", "PYTHON", "LD_", "INFER_MODEL_PATH")
+RESERVED_NAMES = {"PATH", "HOME", "TZ", "LANG", "BROWSER", "PERL5OPT", "NODE_OPTIONS"}
+
+
+def configuration_changes(update) -> dict:
+    """The FunctionConfig changes an UpdateFunctionConfiguration body asks for; ValueError says what is wrong."""
+    if not isinstance(update, dict):
+        raise ValueError("the request body must be a JSON object")
+    changes = {}
+    if "Environment" in update:
+        environment = update["Environment"]
+        variables = environment.get("Variables", {}) if isinstance(environment, dict) else None
+        if not isinstance(variables, dict) or not all(isinstance(v, str) for v in variables.values()):
+            raise ValueError("Environment must be {\"Variables\": {NAME: \"value\", ...}}")
+        for name in variables:
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name) or name.upper().startswith(RESERVED_PREFIXES) \
+                    or name.upper() in RESERVED_NAMES:
+                raise ValueError(f"Environment variable name {name!r} is reserved or not valid")
+        changes["environment"] = dict(variables)
+    if "MemorySize" in update:
+        memory = update["MemorySize"]
+        if isinstance(memory, bool) or not isinstance(memory, int) or not 128 <= memory <= 10240:
+            raise ValueError("MemorySize must be an integer from 128 to 10240 (MB)")
+        changes["memory_mb"] = memory
+    if "Timeout" in update:
+        timeout = update["Timeout"]
+        if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= 900:
+            raise ValueError("Timeout must be an integer from 1 to 900 (seconds)")
+        changes["timeout_s"] = float(timeout)
+    return changes
+
+
 class LambdaApiServer(Server):
-    def __init__(self, pool: Pool, function_url: str, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, pool: Pool, function_url: str, host: str = "127.0.0.1", port: int = 0, authorizer=None):
         super().__init__((host, port), LambdaApiHandler)
         self.pool = pool
         self.function_url = function_url
-        self.user_environment: dict[str, str] = {}
+        self.authorizer = authorizer  # `infer serve --auth iam`: the same SigV4 check as the function URL's
+        self.base_environment = dict(pool.function.environment)  # what the "image" sets; updates go on top
+        self.variables: dict[str, str] = {}  # the function configuration's own variables, as Lambda reports them
         self.revision = 1
         self._thread: threading.Thread | None = None
 
@@ -130,10 +181,8 @@ class LambdaApiServer(Server):
 
     def update(self, changes: dict) -> None:
         if "environment" in changes:
-            user = changes["environment"]
-            fixed = {k: v for k, v in self.pool.function.environment.items() if k not in self.user_environment}
-            self.user_environment = user
-            changes = {**changes, "environment": {**fixed, **user}}
+            self.variables = changes["environment"]
+            changes = {**changes, "environment": {**self.base_environment, **self.variables}}
         self.pool.reconfigure(**changes)
         self.revision += 1
 
@@ -142,7 +191,7 @@ class LambdaApiServer(Server):
         return {
             "FunctionName": fn.name, "FunctionArn": fn.arn, "Runtime": "python3.11", "Handler": fn.handler,
             "MemorySize": fn.memory_mb, "Timeout": int(fn.timeout_s), "PackageType": "Zip",
-            "Environment": {"Variables": dict(fn.environment)}, "State": "Active", "LastUpdateStatus": "Successful",
+            "Environment": {"Variables": dict(self.variables)}, "State": "Active", "LastUpdateStatus": "Successful",
             "RevisionId": f"rev-{self.revision}", "Architectures": ["x86_64"], "Version": "$LATEST",
         }
 
@@ -150,7 +199,8 @@ class LambdaApiServer(Server):
         return {"Configuration": self.configuration(), "Code": {"RepositoryType": "S3", "Location": ""}}
 
     def url_config(self) -> dict:
-        return {"FunctionUrl": self.function_url + "/", "FunctionArn": self.pool.function.arn, "AuthType": "NONE"}
+        return {"FunctionUrl": self.function_url + "/", "FunctionArn": self.pool.function.arn,
+                "AuthType": "AWS_IAM" if self.authorizer is not None else "NONE"}
 
     def start_background(self) -> "LambdaApiServer":
         self._thread = threading.Thread(target=self.serve_forever, name="lambda-api", daemon=True)

@@ -51,8 +51,10 @@ def prepare_out(out: Path) -> None:
     """An output directory must be new or empty, or one that infer package wrote before (it is replaced)."""
     if out.exists() and not out.is_dir():
         raise PackageError(f"{out} exists and is not a directory")
+    if Path.cwd().resolve().is_relative_to(out.resolve()):
+        raise PackageError(f"-o {out} is the current directory or holds it; give a new directory such as build/context")
     if out.is_dir() and any(out.iterdir()):
-        if not (out / "Dockerfile").is_file() and not (out / ".infer-package").is_file():
+        if not (out / ".infer-package").is_file():  # only a context infer package wrote is ever replaced
             raise PackageError(f"{out} is not empty and was not written by infer package; choose another -o DIR")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -41,7 +41,8 @@ class ZipResult:
 
 def pip_argv(target: Path, requirements: dict[str, str], arch: str, python: str) -> list[str]:
     argv = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-            "--only-binary=:all:", "--implementation", "cp", "--python-version", python, "--target", str(target)]
+            "--only-binary=:all:", "--no-compile", "--implementation", "cp", "--python-version", python,
+            "--target", str(target)]  # bytecode is compiled afterwards, for the target Python
     for tag in MANYLINUX:
         argv += ["--platform", f"{tag}_{arch if arch == 'x86_64' else 'aarch64'}"]
     return argv + [f"{name}=={version}" for name, version in sorted(requirements.items())]
@@ -76,9 +77,16 @@ def write_zip(root: Path, out: Path) -> None:
 
 
 def package_zip(model: str | Path, out: str | Path, arch: str = "arm64", python: str = "3.12",
-                environment: dict[str, str] | None = None, log=None) -> ZipResult:
+                environment: dict[str, str] | None = None, log=None, strategy: str | None = None) -> ZipResult:
     check_options(arch, python)
     environment = dict(environment or {})
+    if Path(model).suffix == ".ort":
+        raise PackageError("the zip route packages an .onnx model (it loads eagerly into a SnapStart snapshot); "
+                           "give the .onnx, or use the image route for an .ort model")
+    if strategy is not None:
+        if strategy not in ("lazy", "prefetch", "eager"):
+            raise PackageError(f"--strategy must be lazy, prefetch or eager, not {strategy!r}")
+        environment["INFER_LOAD_STRATEGY"] = strategy
     try:
         check_environment(environment)
     except ValueError as exc:

@@ -52,7 +52,7 @@ def test_bench_refuses_bad_options():
 
 
 def test_function_bench_through_the_emulated_lambda_api(tmp_path):
-    server = ServeProcess(str(MODELS / "iris.onnx"))
+    server = ServeProcess(str(MODELS / "iris.onnx"), "--lambda-api-port", "0")
     try:
         api = re.search(r"Lambda API .*(http://127\.0\.0\.1:\d+)", "".join(server.banner)).group(1)
         out = tmp_path / "function.json"

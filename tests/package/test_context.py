@@ -132,3 +132,24 @@ def test_command_bad_input_is_one_line(tmp_path):
         assert message in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert (tmp_path / "notmine" / "keep.txt").exists()  # never deleted
+
+
+def test_never_replaces_a_directory_it_did_not_write(tmp_path):
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "Dockerfile").write_text("FROM x\n")
+    (project / "important.py").write_text("x = 1\n")
+    for out in (".", str(project)):
+        result = package(str(MODELS / "iris.onnx"), "-o", out, cwd=project)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert (project / "important.py").read_text() == "x = 1\n" and (project / "Dockerfile").is_file()
+    assert "current directory" in package(str(MODELS / "iris.onnx"), "-o", ".", cwd=project).stderr
+
+
+def test_zip_route_refuses_ort_and_image_only_options(tmp_path):
+    ort_model = tmp_path / "iris.ort"
+    ort_model.write_bytes(b"not really")
+    result = package(str(ort_model), "--format", "zip", "-o", str(tmp_path / "x.zip"))
+    assert result.returncode == 2 and "zip route packages an .onnx model" in result.stderr
+    result = package(str(MODELS / "iris.onnx"), "--format", "zip", "--artifact", "ort", "-o", str(tmp_path / "x.zip"))
+    assert result.returncode == 2 and "--artifact are for the image route" in result.stderr
