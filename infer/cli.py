@@ -136,7 +136,7 @@ def predict(
     from infer.client import ClientError, load_payload, post_json, predict_url, resolve, sigv4_signer
 
     try:
-        target, sign, region = resolve(url, auth, region)
+        target, sign, region, profile = resolve(url, auth, region, profile)
         payload = load_payload(data, input)
         signer = sigv4_signer(region, profile) if sign else None
         answer = post_json(predict_url(target), payload, timeout, signer)

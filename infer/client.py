@@ -64,8 +64,10 @@ FUNCTION_URL_HOST = re.compile(r"^[a-z0-9]+\.lambda-url\.([a-z0-9-]+)\.on\.aws$"
 AUTH_MODES = ("auto", "iam", "none")
 
 
-def resolve(target: str, auth: str = "auto", region: str | None = None) -> tuple[str, bool, str]:
-    """(url, sign, region) for a URL or the name of a function `infer deploy` saved.
+def resolve(target: str, auth: str = "auto", region: str | None = None,
+            profile: str | None = None) -> tuple[str, bool, str, str | None]:
+    """(url, sign, region, profile) for a URL or the name of a function `infer deploy` saved (whose
+    region and profile are the defaults then).
 
     `auto` signs for a saved function deployed with AWS_IAM and for a *.lambda-url.REGION.on.aws URL;
     `iam` always signs (e.g. `infer serve --auth iam`); `none` never does."""
@@ -81,6 +83,7 @@ def resolve(target: str, auth: str = "auto", region: str | None = None) -> tuple
             raise ClientError(f"{target!r} is neither an http(s) URL nor a function deployed from here "
                               f"(saved: {known}; see infer deploy)")
         target, saved_auth, region = record["url"], record.get("auth"), region or record.get("region")
+        profile = profile or record.get("profile")
     host = (urlsplit(target).hostname or "").lower()
     match = FUNCTION_URL_HOST.match(host)
     region = region or (match.group(1) if match else None) or os.environ.get("AWS_REGION") \
@@ -89,7 +92,7 @@ def resolve(target: str, auth: str = "auto", region: str | None = None) -> tuple
         sign = saved_auth == "AWS_IAM" if saved_auth else bool(match)
     else:
         sign = auth == "iam"
-    return target, sign, region
+    return target, sign, region, profile
 
 
 def sigv4_signer(region: str, profile: str | None = None):

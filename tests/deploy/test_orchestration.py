@@ -47,7 +47,9 @@ def test_deploy_runs_the_cdk_cli_on_the_synthesised_assembly(tmp_path):
     assert outputs.url == URL and outputs.auth == "AWS_IAM"
     saved = state.lookup("iris")
     assert saved["url"] == URL and saved["region"] == "eu-west-1" and saved["assembly"] == str(assembly)
-    assert resolve("iris") == (URL, True, "eu-west-1")  # infer predict iris signs for the saved region
+    # infer predict iris signs for the saved region, with the profile it was deployed with
+    assert resolve("iris") == (URL, True, "eu-west-1", "ml")
+    assert resolve("iris", profile="other") == (URL, True, "eu-west-1", "other")
 
     destroy("iris", log=lambda _: None, runner=cdk)
     assert cdk.calls[-1] == ["cdk", "destroy", "infer-iris", "--app", str(assembly), "--force", "--ci",
