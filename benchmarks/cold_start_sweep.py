@@ -9,7 +9,7 @@ weights, batch-1 input of width D. Writes benchmarks/out/sweep.json and benchmar
 
 import argparse
 import math
-import subprocess
+import os
 import sys
 from pathlib import Path
 
@@ -57,8 +57,10 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     models = [build(float(size), args.out) for size in args.sizes.split(",")]
     infer = str(Path(sys.executable).with_name("infer"))
-    subprocess.run([infer, "bench", *map(str, models), "--cold", str(args.cold), "--warm", str(args.warm),
-                    "--json", str(args.out / "sweep.json"), "--plot", str(args.plot)], check=True)
+    # Replace this process rather than wait on a child: it has numpy mapped, and mapped pages cannot be
+    # evicted from the page cache, which would warm numpy for every cold sample.
+    os.execv(infer, [infer, "bench", *map(str, models), "--cold", str(args.cold), "--warm", str(args.warm),
+                     "--json", str(args.out / "sweep.json"), "--plot", str(args.plot)])
 
 
 if __name__ == "__main__":

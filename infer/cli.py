@@ -185,6 +185,8 @@ def bench(
 
     chosen_strategies = [s.strip() for s in strategies.split(",") if s.strip()]
     chosen_formats = [f.strip().lstrip(".") for f in formats.split(",") if f.strip()]
+    if not chosen_strategies or not chosen_formats:
+        raise fail("--strategies and --formats each need at least one value", 2)
     if bad := [s for s in chosen_strategies if s not in ("lazy", "prefetch", "eager")]:
         raise fail(f"unknown strategy {bad[0]!r}; use lazy, prefetch or eager", 2)
     if bad := [f for f in chosen_formats if f not in ("onnx", "ort")]:

@@ -44,7 +44,8 @@ class Variant:
     packages: tuple = RUNTIME_PACKAGES
     default: bool = False
     samples: dict = field(default_factory=lambda: {"cold_ms": [], "warm_ms": [], "init": [], "load": [],
-                                                   "first_inference": [], "model_load": []})
+                                                   "first_inference": [], "model_load": [],
+                                                   "model_resident_after_evict_bytes": []})
 
     def function(self, task_roots: dict, memory_mb: int) -> FunctionConfig:
         if self.kind == "infer":
@@ -68,7 +69,12 @@ def package_dir(name: str) -> Path | None:
 
 
 def evict(paths) -> int:
-    """Drop files (and everything under directories) from the page cache; returns how many files."""
+    """Drop files (and everything under directories) from the page cache; returns how many files.
+
+    Dirty pages cannot be dropped, so everything is written back first; pages that a running process
+    has mapped stay too (which is why the benchmark's own process never imports numpy or onnxruntime).
+    """
+    os.sync()
     count = 0
     for path in paths:
         if path is None or not path.exists():
@@ -85,6 +91,18 @@ def evict(paths) -> int:
             finally:
                 os.close(fd)
     return count
+
+
+def resident_bytes(paths) -> int | None:
+    """How much of these files is in the page cache now (util-linux `fincore`), or None without it."""
+    files = [str(p) for p in paths if p is not None and p.is_file()]
+    if not files or shutil.which("fincore") is None:
+        return None
+    out = subprocess.run(["fincore", "--bytes", "--noheadings", "--raw", "--output", "RES", *files],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        return None
+    return sum(int(line) for line in out.stdout.split() if line.isdigit())
 
 
 def stage_baselines(folder: Path) -> dict:
@@ -122,6 +140,7 @@ def wait_for_line(lines: list[str], timeout_s: float = 10.0) -> dict:
 def cold_sample(variant: Variant, body: bytes, task_roots: dict, memory_mb: int, warm: int) -> None:
     files = [variant.artifact, Path(str(variant.artifact) + ".data")]
     evict(files + [package_dir(p) for p in variant.packages] + [Path(task_roots.get(variant.kind, "/nonexistent"))])
+    variant.samples["model_resident_after_evict_bytes"].append(resident_bytes(files))
     lines: list[str] = []
     with Emulator(variant.function(task_roots, memory_mb), concurrency=1, log=lines.append) as emu:
         path = "/v1/models/model:predict"
@@ -138,17 +157,19 @@ def cold_sample(variant: Variant, body: bytes, task_roots: dict, memory_mb: int,
             samples["warm_ms"] = time_requests(emu.url, path, json.loads(body), count=warm)
 
 
-def bare_python_ms(artifact: Path, body: Path, samples: int) -> list[float]:
-    """For information: a bare `python -c` that imports onnxruntime, opens the model and runs once."""
-    script = ("import json, sys, numpy as np, onnxruntime as ort\n"
-              "s = ort.InferenceSession(sys.argv[1])\n"
-              "x = np.asarray(json.load(open(sys.argv[2]))['instances'], dtype=np.float32)\n"
-              "s.run(None, {s.get_inputs()[0].name: x})\n")
+def bare_python_ms(artifact: Path, body: Path, samples: int, task_roots: dict, memory_mb: int) -> list[float]:
+    """For information: the floor's code in a bare `python -c`, without the runtime interface client."""
+    script = ("import json, sys, numpy as np, floor\n"
+              "x = np.asarray(json.load(open(sys.argv[1]))['instances'], dtype=np.float32)\n"
+              "floor.session.run(None, {floor.session.get_inputs()[0].name: x})\n")
+    environment = {"INFER_MODEL_PATH": str(artifact), "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
+                   "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     times = []
     for _ in range(samples):
-        evict([artifact] + [package_dir(p) for p in RUNTIME_PACKAGES])
+        evict([artifact, Path(str(artifact) + ".data"), Path(task_roots["floor"])]
+              + [package_dir(p) for p in RUNTIME_PACKAGES])
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", script, str(artifact), str(body)], check=True)
+        subprocess.run([sys.executable, "-c", script, str(body)], check=True, cwd=task_roots["floor"], env=environment)
         times.append((time.perf_counter() - start) * 1000.0)
     return times
 
@@ -190,7 +211,7 @@ def run(model: Path, cold: int = 5, warm: int = 100, strategies=("lazy", "prefet
                     progress(f"{model.name}: cold sample {index + 1}/{cold}, {variant.name} "
                              f"({position + 1}/{len(variants)})")
                 cold_sample(variant, body, task_roots, memory_mb, warm if index == cold - 1 else 0)
-        bare = bare_python_ms(model, work / "request.json", cold) if baselines else []
+        bare = bare_python_ms(Path(info["ort"]), work / "request.json", cold, task_roots, memory_mb) if baselines else []
         results = []
         for variant in variants:
             results.append({
@@ -200,9 +221,10 @@ def run(model: Path, cold: int = 5, warm: int = 100, strategies=("lazy", "prefet
                 "cold_ms": variant.samples["cold_ms"], "warm_ms": variant.samples["warm_ms"],
                 "phases_ms": {k: variant.samples[k] for k in ("init", "load", "first_inference")},
                 "model_load_ms": variant.samples["model_load"],
+                "model_resident_after_evict_bytes": variant.samples["model_resident_after_evict_bytes"],
             })
         if bare:
-            results.append({"name": "bare python -c (no runtime interface client)", "kind": "floor", "default": False,
+            results.append({"name": "bare python -c (floor's code, no runtime interface client)", "kind": "floor", "default": False,
                             "model": str(model), "model_bytes": info["model_bytes"], "cold_ms": bare, "warm_ms": [],
                             "phases_ms": {"init": [], "load": [], "first_inference": []}, "informational": True})
         return {"model": str(model), "model_bytes": info["model_bytes"], "results": results}

@@ -37,6 +37,9 @@ def test_local_bench_writes_table_json_and_plot(tmp_path):
             assert all(init > 0 for init in r["phases_ms"]["init"])
             assert all(sum(p[i] for p in r["phases_ms"].values()) <= r["cold_ms"][i] for i in range(2)), \
                 "the phases fit inside the client-observed cold start"
+    for r in results:
+        if "model_resident_after_evict_bytes" in r:
+            assert r["model_resident_after_evict_bytes"] == [0, 0], f"{r['name']}: the model was evicted (fincore)"
     lazy = next(r for r in results if r["name"] == "lazy .onnx")
     assert all(load > 0 for load in lazy["phases_ms"]["load"]), "a lazy first request waits for the model"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
