@@ -19,7 +19,7 @@ def recommend(model_bytes: int) -> LoadChoice:
     return LoadChoice(
         "prefetch", "ort",
         "in the cold-start sweep (benchmarks/README.md) a memory-mapped .ort prefetched during init came within "
-        "1.17x of the floor at every size from 1 KB to 400 MB and 1.8-2.8x faster than FastAPI + Mangum; "
-        "warm inference of a MatMul-heavy model can be up to ~1.4x slower (weights are not prepacked): "
+        "1.13x of the floor at every size from 1 KB to 400 MB and 2.1-2.6x faster than FastAPI + Mangum; "
+        "warm inference of a MatMul-heavy model can be ~1.2-1.3x slower (weights are not prepacked): "
         "use --artifact onnx when warm latency matters more than cold starts",
     )
