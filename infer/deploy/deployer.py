@@ -62,10 +62,19 @@ class DeployOptions:
              "--provisioned-concurrency cannot exceed --reserved-concurrency"),
             (self.package_format == "image" or self.python != "3.11",
              "the zip route uses SnapStart, which needs --python 3.12 or newer"),
+            (not any(key.lower().startswith("aws:") for key in self.tags),
+             "--tag keys may not start with aws: (AWS reserves them)"),
+            (not set(self.environment) & LAMBDA_RESERVED_VARIABLES and not any(
+                key.startswith("AWS_") for key in self.environment),
+             "--env may not set Lambda's reserved variables (AWS_*, LAMBDA_TASK_ROOT, _HANDLER, ...)"),
         ]
         for ok, message in checks:
             if not ok:
                 raise DeployError(message)
+
+
+# Lambda refuses these in a function's configuration (checked here, before anything is built).
+LAMBDA_RESERVED_VARIABLES = {"_HANDLER", "_X_AMZN_TRACE_ID", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR", "TZ"}
 
 
 def stack_name(name: str) -> str:

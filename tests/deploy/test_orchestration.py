@@ -100,3 +100,11 @@ def test_destroy_and_predict_of_unknown_names(tmp_path):
         result = subprocess.run([INFER, *args], capture_output=True, text=True, env=env)
         assert result.returncode == 1 and message in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_values_aws_would_reject_are_refused_before_building():
+    for options, message in [(DeployOptions(tags={"aws:team": "x"}), "aws:"),
+                             (DeployOptions(environment={"AWS_REGION": "x"}), "reserved variables"),
+                             (DeployOptions(environment={"_HANDLER": "x"}), "reserved variables")]:
+        with pytest.raises(DeployError, match=message):
+            options.validate()
