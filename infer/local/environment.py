@@ -41,6 +41,7 @@ class Environment:
         self.env_id = env_id
         self.inbox: queue.Queue = queue.Queue()
         self.current: Invocation | None = None
+        self.log_target: Invocation | None = None  # the last invocation delivered: where its output goes
         self.reserved = False  # an invocation has been assigned but not yet picked up
         self.init_ms: float | None = None
         self.killed_for: str | None = None
@@ -90,6 +91,7 @@ class Environment:
         with self.pool.lock:
             self.reserved = False
             self.current = invocation
+            self.log_target = invocation
             invocation.env = self
         invocation.deliver(cold)
         start = f"START RequestId: {invocation.request_id} Version: $LATEST"
@@ -141,7 +143,7 @@ class Environment:
         with self.proc.stdout:
             for line in self.proc.stdout:
                 text = line.decode("utf-8", "replace").rstrip("\n")
-                invocation = self.current
+                invocation = self.log_target  # output that trails the response still belongs to its request
                 if invocation is not None:
                     invocation.log.append(text)
                 self.pool.log(text)
