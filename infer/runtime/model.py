@@ -6,7 +6,6 @@ sha256 of the model and its weights sidecars, which are checked before loading
 (`INFER_VERIFY_SHA256=off` skips that, for images whose files were checked when they were built).
 """
 
-import hashlib
 import json
 import math
 import os
@@ -146,6 +145,8 @@ def read_manifest(model_path: str) -> dict:
 
 
 def _sha256(path: str) -> str:
+    import hashlib  # only when a manifest asks for the check: its OpenSSL binding costs ~2 ms of every init
+
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
