@@ -1,9 +1,9 @@
 """The model files a package carries: the .onnx file, its manifest, and any weights sidecars, verified."""
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from infer.runtime import manifest as manifests
 
 from . import PackageError
 
@@ -26,47 +26,29 @@ class ModelFiles:
 
 
 def sha256_of(path: Path) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+    return manifests.sha256(str(path))
 
 
 def model_files(model: str | Path) -> ModelFiles:
-    """Find the manifest and sidecars beside `model` and check every sha256 the manifest records."""
+    """Find the manifest and sidecars beside `model` and check every sha256 the manifest records, as the
+    runtime would (so the image may skip the check at cold start)."""
     model = Path(model)
     if not model.is_file():
         raise PackageError(f"model file not found: {model}")
     if model.suffix not in (".onnx", ".ort"):
         raise PackageError(f"{model} is not an .onnx (or .ort) model; convert it first: infer convert {model}")
-    manifest_path = model.with_suffix(".json")
-    manifest = {}
-    if manifest_path.is_file():
-        try:
-            manifest = json.loads(manifest_path.read_text())
-        except ValueError as exc:
-            raise PackageError(f"the manifest {manifest_path} is not valid JSON: {exc}") from None
-        if not isinstance(manifest, dict):
-            raise PackageError(f"the manifest {manifest_path} is not a JSON object")
-    else:
-        manifest_path = None
-    found = ModelFiles(model, manifest_path, name=manifest.get("name") or model.stem)
-    expected = manifest.get("sha256")
-    if expected and sha256_of(model) != expected:
-        raise PackageError(f"{model} does not match the sha256 in {manifest_path.name}; convert the model again, "
-                           "or put back the file the manifest describes")
-    for name, digest in (manifest.get("files") or {}).items():
-        if digest == expected or name == model.name:
-            continue
-        path = model.parent / name
-        if not path.is_file():
-            raise PackageError(f"{name}, which {manifest_path.name} lists, is missing beside {model}")
-        if sha256_of(path) != digest:
-            raise PackageError(f"{path} does not match the sha256 that {manifest_path.name} records for it")
-        found.sidecars.append(path)
+    try:
+        manifest = manifests.read(str(model))
+        sidecars = [Path(p) for p in manifests.verify(str(model), manifest)]
+    except manifests.ManifestError as exc:
+        raise PackageError(str(exc)) from None
+    manifest_path = Path(manifests.path_for(str(model))) if manifest else None
+    found = ModelFiles(model, manifest_path, sidecars, name=manifest.get("name") or model.stem,
+                       verified=bool(manifest.get("sha256")))
     sidecar = model.with_name(model.name + ".data")
     if sidecar.is_file() and sidecar not in found.sidecars:
         if manifest.get("files"):
             raise PackageError(f"{sidecar} is beside the model but {manifest_path.name} does not list it; "
                                "convert the model again so the manifest covers its weights")
         found.sidecars.append(sidecar)
-    found.verified = bool(expected)
     return found

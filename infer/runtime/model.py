@@ -6,7 +6,6 @@ sha256 of the model and its weights sidecars, which are checked before loading
 (`INFER_VERIFY_SHA256=off` skips that, for images whose files were checked when they were built).
 """
 
-import json
 import math
 import os
 import sys
@@ -16,7 +15,7 @@ import time
 import numpy as np
 import onnxruntime as ort
 
-from . import preload
+from . import manifest as manifests, preload
 from .errors import ModelUnavailable
 
 LAMBDA_MB_PER_VCPU = 1769  # Lambda grants one vCPU per 1769 MB of memory
@@ -132,48 +131,6 @@ def session_options(path: str = ""):
     return options
 
 
-def read_manifest(model_path: str) -> dict:
-    root, _ = os.path.splitext(model_path)
-    try:
-        with open(root + ".json", encoding="utf-8") as f:
-            manifest = json.load(f)
-    except FileNotFoundError:
-        return {}
-    except (OSError, ValueError) as exc:
-        raise ModelUnavailable(f"cannot read the model manifest {root}.json: {exc}") from None
-    return manifest if isinstance(manifest, dict) else {}
-
-
-def _sha256(path: str) -> str:
-    import hashlib  # only when a manifest asks for the check: its OpenSSL binding costs ~2 ms of every init
-
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-def verify_files(model_path: str, manifest: dict) -> None:
-    """Refuse a model (or a weights sidecar) whose sha256 differs from its manifest's."""
-    expected = manifest.get("sha256")
-    if not expected:
-        return
-    manifest_name = os.path.splitext(os.path.basename(model_path))[0] + ".json"
-    actual = _sha256(model_path)
-    if actual != expected:
-        raise ModelUnavailable(
-            f"{model_path} does not match its manifest {manifest_name}: sha256 {actual[:12]}..., expected "
-            f"{expected[:12]}...; convert the model again, or put back the file the manifest describes"
-        )
-    directory = os.path.dirname(model_path)
-    for name, digest in (manifest.get("files") or {}).items():
-        if digest == expected:
-            continue  # the model file itself, whatever it is called now
-        path = os.path.join(directory, name)
-        if not os.path.isfile(path):
-            raise ModelUnavailable(f"{name}, which {manifest_name} lists, is missing beside {model_path}")
-        if _sha256(path) != digest:
-            raise ModelUnavailable(f"{path} does not match the sha256 that {manifest_name} records for it")
-
-
 class ModelHolder:
     """Loads the model at most once, on first use, safely from any thread."""
 
@@ -188,7 +145,10 @@ class ModelHolder:
     @property
     def manifest(self) -> dict:
         if self._manifest is None:
-            self._manifest = read_manifest(self.path)
+            try:
+                self._manifest = manifests.read(self.path)
+            except manifests.ManifestError as exc:
+                raise ModelUnavailable(str(exc)) from None
         return self._manifest
 
     @property
@@ -238,7 +198,10 @@ class ModelHolder:
             raise ModelUnavailable(f"model file not found: {self.path} (set INFER_MODEL_PATH to the .onnx file)")
         start = time.perf_counter()
         if os.environ.get("INFER_VERIFY_SHA256", "on").lower() not in ("off", "0", "false"):
-            verify_files(self.path, self.manifest)
+            try:
+                manifests.verify(self.path, self.manifest)
+            except manifests.ManifestError as exc:
+                raise ModelUnavailable(str(exc)) from None
         try:
             session = ort.InferenceSession(self.path, session_options(self.path), providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
