@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from infer.local.function import stage_runtime  # noqa: E402
+from infer.staging import stage_runtime  # noqa: E402
 
 
 def timed(code: str, cwd: str) -> float:

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from infer.runtime import __version__
+from infer.runtime import __version__, contract
 
 app = typer.Typer(
     help="Serve a trained model as an ONNX Runtime function on AWS Lambda, and run the same function locally.",
@@ -61,8 +61,8 @@ def serve(
         raise fail("--concurrency must be at least 1", 2)
     if timeout <= 0:
         raise fail("--timeout must be a positive number of seconds", 2)
-    if not 128 <= memory <= 10240:
-        raise fail("--memory must be between 128 and 10240 MB, as on Lambda", 2)
+    if problem := contract.memory_problem(memory):
+        raise fail(f"--memory {problem}", 2)
     if not 0 <= port <= 65535:
         raise fail("--port must be between 0 and 65535 (0 picks a free port)", 2)
     authorizer = _authorizer(auth)
@@ -169,8 +169,10 @@ def bench(
         memories = [int(m) for m in memory.split(",") if m.strip()]
     except ValueError:
         raise fail(f"--memory must be MB, or a comma-separated list of MB; got {memory!r}", 2) from None
-    if not memories or any(not 128 <= m <= 10240 for m in memories):
-        raise fail("--memory must be between 128 and 10240 MB, as on Lambda", 2)
+    if not memories:
+        raise fail("--memory needs at least one size in MB", 2)
+    if problem := next(filter(None, map(contract.memory_problem, memories)), None):
+        raise fail(f"--memory {problem}", 2)
     if cold < 1 or warm < 0:
         raise fail("--cold must be at least 1 and --warm at least 0", 2)
     if function:
@@ -343,7 +345,7 @@ def deploy(
     from infer.deploy import DeployError
     from infer.deploy.deployer import DeployOptions, synthesise
     from infer.deploy.deployer import deploy as deploy_model
-    from infer.local.function import model_name
+    from infer.runtime.manifest import served_name
 
     if not model.is_file():
         raise fail(f"model file not found: {model}", 2)
@@ -370,7 +372,7 @@ def deploy(
     except DeployError as exc:
         raise fail(str(exc), 1) from None
     typer.echo(f"Function URL ({outputs.auth}): {outputs.url}\n  function {outputs.function_name}, logs {outputs.log_group}\n"
-               f"  try: infer predict {name or model_name(model)} --data '[[...]]'")
+               f"  try: infer predict {name or served_name(model)} --data '[[...]]'")
 
 
 @app.command()

@@ -13,7 +13,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk.aws_ecr_assets import Platform
 from constructs import Construct
 
-HANDLER = "infer.runtime.handler.handler"
+from infer.runtime.contract import HANDLER
+
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
 PLATFORMS = {"arm64": Platform.LINUX_ARM64, "x86_64": Platform.LINUX_AMD64}
 PYTHON_RUNTIMES = {"3.12": lambda_.Runtime.PYTHON_3_12, "3.13": lambda_.Runtime.PYTHON_3_13,

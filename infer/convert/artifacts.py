@@ -5,14 +5,15 @@ import json
 import os
 from pathlib import Path
 
+from infer.runtime.contract import SIDECAR_SUFFIX, sidecar_path
+
 # Weights above this size go to a sidecar (OUT.onnx.data): onnxruntime memory-maps external data, so
 # a large model's session is created several times faster (see FACTS.md); small models stay one file.
 EXTERNAL_DATA_MIN_BYTES = 64 * 1024 * 1024
-SIDECAR_SUFFIX = ".data"
 
 
 def sidecar(out: Path) -> Path:
-    return out.with_name(out.name + SIDECAR_SUFFIX)
+    return Path(sidecar_path(out))
 
 
 def manifest_path(out: Path) -> Path:

@@ -6,16 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
+from infer.runtime.types import ONNX_DATATYPES
+
 from .errors import ConvertError, first_line
 
 GENERATED_ROWS = 64
 GENERATED_SEED = 0
 
-# ONNX TensorProto element type -> Open Inference Protocol datatype.
-ONNX_DATATYPES = {
-    1: "FP32", 2: "UINT8", 3: "INT8", 4: "UINT16", 5: "INT16", 6: "INT32", 7: "INT64", 8: "BYTES",
-    9: "BOOL", 10: "FP16", 11: "FP64", 12: "UINT32", 13: "UINT64", 16: "BF16",
-}
 DTYPES = {"float32", "float64", "int64", "int32", "uint8", "bool"}
 
 

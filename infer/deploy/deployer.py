@@ -18,7 +18,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infer.local.function import model_name
+from infer.runtime import contract
+from infer.runtime.manifest import served_name
 from infer.package import PackageError
 
 from . import DeployError, state
@@ -49,9 +50,11 @@ class DeployOptions:
 
     def validate(self) -> None:
         checks = [
-            (128 <= self.memory_mb <= 10240, "--memory must be between 128 and 10240 MB"),
-            (1 <= self.timeout_s <= 900, "--timeout must be between 1 and 900 seconds"),
-            (512 <= self.ephemeral_storage_mb <= 10240, "--ephemeral-storage must be between 512 and 10240 MB"),
+            (contract.memory_problem(self.memory_mb) is None, f"--memory {contract.memory_problem(self.memory_mb)}"),
+            (contract.timeout_problem(self.timeout_s) is None, f"--timeout {contract.timeout_problem(self.timeout_s)}"),
+            (contract.MIN_EPHEMERAL_STORAGE_MB <= self.ephemeral_storage_mb <= contract.MAX_EPHEMERAL_STORAGE_MB,
+             f"--ephemeral-storage must be from {contract.MIN_EPHEMERAL_STORAGE_MB} to "
+             f"{contract.MAX_EPHEMERAL_STORAGE_MB} MB"),
             (self.package_format in ("image", "zip"), "--format must be image or zip"),
             (self.reserved_concurrency is None or self.reserved_concurrency >= 1,
              "--reserved-concurrency must be at least 1 (0 would stop the function)"),
@@ -64,17 +67,14 @@ class DeployOptions:
              "the zip route uses SnapStart, which needs --python 3.12 or newer"),
             (not any(key.lower().startswith("aws:") for key in self.tags),
              "--tag keys may not start with aws: (AWS reserves them)"),
-            (not set(self.environment) & LAMBDA_RESERVED_VARIABLES and not any(
-                key.startswith("AWS_") for key in self.environment),
-             "--env may not set Lambda's reserved variables (AWS_*, LAMBDA_TASK_ROOT, _HANDLER, ...)"),
         ]
+        try:
+            contract.check_variables(self.environment)
+        except ValueError as exc:
+            checks.append((False, f"--env: {exc}"))
         for ok, message in checks:
             if not ok:
                 raise DeployError(message)
-
-
-# Lambda refuses these in a function's configuration (checked here, before anything is built).
-LAMBDA_RESERVED_VARIABLES = {"_HANDLER", "_X_AMZN_TRACE_ID", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR", "TZ"}
 
 
 def stack_name(name: str) -> str:
@@ -125,7 +125,7 @@ def synthesise(model: str | Path, options: DeployOptions, out: str | Path, log=p
     """Steps 1 and 2: package and synthesise into `out`; returns the synth result."""
     options.validate()
     model, out = Path(model), Path(out)
-    name = options.name or model_name(model)
+    name = options.name or served_name(model)
     log(f"[1/2] packaging {model} ({options.package_format}, {options.arch}, Python {options.python})")
     asset, environment = package_for_deploy(model, options, out / "package", log)
     log(f"[2/2] synthesising stack {stack_name(name)} with cdk-nag's AwsSolutions checks")
@@ -147,7 +147,7 @@ def synthesise(model: str | Path, options: DeployOptions, out: str | Path, log=p
 def deploy(model: str | Path, options: DeployOptions, out: str | Path | None = None, log=print,
            runner=run_cdk, checker=check) -> Outputs:
     """All five steps; `runner` and `checker` are the CDK CLI and the prerequisite check (tests swap them)."""
-    name = options.name or model_name(model)
+    name = options.name or served_name(model)
     out = Path(out) if out else state.config_dir() / "deployments" / name
     result = synthesise(model, options, out, log)
     missing = checker(options.package_format, options.region, options.profile)

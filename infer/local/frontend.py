@@ -4,11 +4,11 @@ import json
 import threading
 import uuid
 
+from infer.runtime.contract import MAX_PAYLOAD_BYTES as MAX_REQUEST_BYTES
+
 from .events import build_event, response_from_result
 from .httputil import BadFraming, BodyTooLarge, QuietHandler, Server, read_body
 from .pool import Pool
-
-MAX_REQUEST_BYTES = 6 * 1024 * 1024  # function URL request payload limit
 
 
 def _error(message: str) -> bytes:

@@ -1,7 +1,5 @@
 """What the emulator runs: a handler in a task root, with Lambda's environment variables."""
 
-import compileall
-import json
 import os
 import shutil
 import sys
@@ -9,9 +7,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import infer
-
-RUNTIME_HANDLER = "infer.runtime.handler.handler"
+from infer.runtime import contract
+from infer.runtime.manifest import served_name
+from infer.staging import stage_runtime
 
 
 @dataclass
@@ -71,32 +69,6 @@ def default_region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
-def stage_runtime(dest: str | Path) -> Path:
-    """Copy the runtime alone (infer/__init__.py, infer/runtime/ and its OpenAPI document) into `dest`,
-    precompiled, as in the image."""
-    dest = Path(dest)
-    source = Path(infer.__file__).parent
-    target = dest / "infer"
-    (target / "runtime").mkdir(parents=True, exist_ok=True)
-    shutil.copy2(source / "__init__.py", target / "__init__.py")
-    for module in [*(source / "runtime").glob("*.py"), source / "runtime" / "openapi.json"]:
-        shutil.copy2(module, target / "runtime" / module.name)
-    compileall.compile_dir(str(target), quiet=1)
-    return dest
-
-
-def model_name(model_path: str | Path, name: str | None = None) -> str:
-    """The name the runtime will serve the model under: `name`, else the manifest's, else the file's stem."""
-    if name:
-        return name
-    model_path = Path(model_path)
-    try:
-        manifest = json.loads(model_path.with_suffix(".json").read_text())
-    except (OSError, ValueError):
-        manifest = {}
-    return (manifest.get("name") if isinstance(manifest, dict) else None) or model_path.stem
-
-
 def model_function(model_path: str | Path, name: str | None = None, memory_mb: int = 2048,
                    timeout_s: float = 30.0, environment: dict[str, str] | None = None) -> FunctionConfig:
     """The infer runtime serving one model file, staged in a temporary task root; `environment` adds
@@ -104,12 +76,12 @@ def model_function(model_path: str | Path, name: str | None = None, memory_mb: i
     model_path = Path(model_path).resolve()
     task_root = tempfile.mkdtemp(prefix="infer-task-")
     stage_runtime(task_root)
-    environment = {**(environment or {}), "INFER_MODEL_PATH": str(model_path)}
+    environment = {**(environment or {}), contract.MODEL_PATH: str(model_path)}
     if name:
-        environment["INFER_MODEL_NAME"] = name
+        environment[contract.MODEL_NAME] = name
     return FunctionConfig(
-        name=model_name(model_path, name),
-        handler=RUNTIME_HANDLER,
+        name=served_name(model_path, name),
+        handler=contract.HANDLER,
         task_root=task_root,
         environment=environment,
         memory_mb=memory_mb,

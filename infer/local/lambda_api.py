@@ -19,11 +19,13 @@ import re
 import threading
 from urllib.parse import unquote
 
+from infer.runtime import contract
+from infer.runtime.contract import MAX_PAYLOAD_BYTES
+
 from .httputil import BadFraming, BodyTooLarge, QuietHandler, Server, read_body
 from .pool import Pool
 
 LOG_TAIL_BYTES = 4096
-MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 ROUTE = re.compile(r"/(?P<api>2015-03-31|2021-10-31)/functions/(?P<name>[^/]+)(?P<rest>/[a-z]+)?")
 
 
@@ -129,12 +131,6 @@ class LambdaApiHandler(QuietHandler):
         self.send(200, json.dumps(document).encode())
 
 
-# Lambda refuses these in a function's environment; the rest would let a caller run code in the host's
-# processes (the environments are plain processes here, not microVMs).
-RESERVED_PREFIXES = ("AWS_", "LAMBDA_", "_", "PYTHON", "LD_", "INFER_MODEL_PATH")
-RESERVED_NAMES = {"PATH", "HOME", "TZ", "LANG", "BROWSER", "PERL5OPT", "NODE_OPTIONS"}
-
-
 def configuration_changes(update) -> dict:
     """The FunctionConfig changes an UpdateFunctionConfiguration body asks for; ValueError says what is wrong."""
     if not isinstance(update, dict):
@@ -145,20 +141,17 @@ def configuration_changes(update) -> dict:
         variables = environment.get("Variables", {}) if isinstance(environment, dict) else None
         if not isinstance(variables, dict) or not all(isinstance(v, str) for v in variables.values()):
             raise ValueError("Environment must be {\"Variables\": {NAME: \"value\", ...}}")
-        for name in variables:
-            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name) or name.upper().startswith(RESERVED_PREFIXES) \
-                    or name.upper() in RESERVED_NAMES:
-                raise ValueError(f"Environment variable name {name!r} is reserved or not valid")
+        contract.check_variables(variables, host_process=True)  # the environments are processes on this host
         changes["environment"] = dict(variables)
     if "MemorySize" in update:
         memory = update["MemorySize"]
-        if isinstance(memory, bool) or not isinstance(memory, int) or not 128 <= memory <= 10240:
-            raise ValueError("MemorySize must be an integer from 128 to 10240 (MB)")
+        if problem := contract.memory_problem(memory):
+            raise ValueError(f"MemorySize {problem}")
         changes["memory_mb"] = memory
     if "Timeout" in update:
         timeout = update["Timeout"]
-        if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= 900:
-            raise ValueError("Timeout must be an integer from 1 to 900 (seconds)")
+        if isinstance(timeout, float) or (problem := contract.timeout_problem(timeout)):
+            raise ValueError(f"Timeout {problem or 'must be a whole number of seconds'}")
         changes["timeout_s"] = float(timeout)
     return changes
 

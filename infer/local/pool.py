@@ -18,11 +18,12 @@ import threading
 import time
 from collections import deque
 
+from infer.runtime.contract import INIT_LIMIT_S
+
 from .environment import Environment, max_memory_mb, resident_mb
 from .function import FunctionConfig
 from .invocation import Invocation
 
-INIT_LIMIT_S = 10.0  # Lambda's limit on the init phase of an on-demand environment
 MEMORY_POLL_S = 0.02
 
 

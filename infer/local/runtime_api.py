@@ -10,10 +10,12 @@ Each environment gets its own server on 127.0.0.1, as each Lambda sandbox has it
 import json
 import threading
 
+from infer.runtime.contract import MAX_PAYLOAD_BYTES
+
 from .httputil import BodyTooLarge, QuietHandler, Server, read_body
 
 PREFIX = "/2018-06-01/runtime"
-MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 1024  # function URL/RequestResponse response limit, plus framing
+MAX_RESPONSE_BYTES = MAX_PAYLOAD_BYTES + 1024  # the response limit, plus framing
 
 
 def error_type_of(payload: bytes) -> str:

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from infer.load_choice import LoadChoice, recommend
-from infer.local.function import stage_runtime
+from infer.runtime import contract
+from infer.staging import stage_runtime
 
 from . import PackageError
 from .dockerfile import ImageSpec, check_environment, render_dockerfile, render_dockerignore
@@ -90,7 +91,7 @@ def write_context(model: str | Path, out: str | Path, arch: str = "arm64", pytho
     else:
         for path in files.paths:
             shutil.copy2(path, model_dir / path.name)
-    environment.setdefault("INFER_LOAD_STRATEGY", load.strategy)
+    environment.setdefault(contract.LOAD_STRATEGY, load.strategy)
     packages = RUNTIME_PACKAGES if base_image is None else RUNTIME_PACKAGES + ric_closure()
     requirements = pins(packages)
     comment = ("pinned to the versions infer was tested with; installed --no-deps "
@@ -115,11 +116,11 @@ def write_context(model: str | Path, out: str | Path, arch: str = "arm64", pytho
 def choose_load(model_bytes: int, strategy: str | None, artifact: str | None, environment: dict) -> LoadChoice:
     """The recommended load strategy and artifact for this size, with the user's overrides applied."""
     choice = recommend(model_bytes)
-    strategy = strategy or environment.get("INFER_LOAD_STRATEGY")
-    if strategy and strategy not in ("lazy", "prefetch", "eager"):
-        raise PackageError(f"--strategy must be lazy, prefetch or eager, not {strategy!r}")
-    if artifact and artifact not in ("onnx", "ort"):
-        raise PackageError(f"--artifact must be onnx or ort, not {artifact!r}")
+    strategy = strategy or environment.get(contract.LOAD_STRATEGY)
+    if strategy and strategy not in contract.STRATEGIES:
+        raise PackageError(f"--strategy must be one of {', '.join(contract.STRATEGIES)}, not {strategy!r}")
+    if artifact and artifact not in contract.ARTIFACTS:
+        raise PackageError(f"--artifact must be one of {', '.join(contract.ARTIFACTS)}, not {artifact!r}")
     if (strategy or choice.strategy) == choice.strategy and (artifact or choice.artifact) == choice.artifact:
         return choice
     return LoadChoice(strategy or choice.strategy, artifact or choice.artifact, "chosen with --strategy/--artifact")
@@ -174,7 +175,7 @@ def describe(result: PackageResult) -> str:
         + f" (about {result.dependency_bytes / mb:.0f} MB)",
         f"  expected size about {result.added_bytes / mb:.0f} MB on top of the base image",
         f"  sha256        {'verified now; the image skips the check at cold start' if spec.verified else 'no digests in the manifest; not checked'}",
-        f"  loading       {spec.environment.get('INFER_LOAD_STRATEGY')}, .{Path(spec.model_file).suffix.lstrip('.')}"
+        f"  loading       {spec.environment.get(contract.LOAD_STRATEGY)}, .{Path(spec.model_file).suffix.lstrip('.')}"
         + (f": {result.load.reason}" if result.load else "") + " (override: --strategy, --artifact)",
         f"Build it: podman build --platform {PLATFORMS[result.arch]} -t {Path(spec.model_file).stem} {result.out}",
     ]

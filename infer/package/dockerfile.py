@@ -1,14 +1,14 @@
 """The text of a build context's Dockerfile and .dockerignore: pure functions, no I/O."""
 
 import json
-import re
 from dataclasses import dataclass, field
+
+from infer.runtime import contract
+from infer.runtime.contract import HANDLER
 
 LAMBDA_BASE = "public.ecr.aws/lambda/python:{python}"
 TASK_ROOT = "/var/task"
 VENV = "/opt/infer"
-HANDLER = "infer.runtime.handler.handler"
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass
@@ -33,11 +33,7 @@ class ImageSpec:
 
 def check_environment(environment: dict[str, str]) -> None:
     """Refuse names or values a Dockerfile ENV line (or Lambda) cannot carry."""
-    for name, value in environment.items():
-        if not _ENV_NAME.fullmatch(name):
-            raise ValueError(f"environment variable name {name!r} is not valid (letters, digits and _, not first a digit)")
-        if "\n" in value or "\r" in value:
-            raise ValueError(f"environment variable {name} has a line break in its value")
+    contract.check_variables(environment)
 
 
 def _env_line(name: str, value: str) -> str:
@@ -80,13 +76,13 @@ def render_dockerfile(spec: ImageSpec) -> str:
         "# The code directory is read-only on Lambda: ship bytecode for this image's Python.",
         f"RUN {python} -m compileall -q --invalidation-mode unchecked-hash {TASK_ROOT}/infer",
         "",
-        _env_line("INFER_MODEL_PATH", f"{TASK_ROOT}/model/{spec.model_file}"),
+        _env_line(contract.MODEL_PATH, f"{TASK_ROOT}/model/{spec.model_file}"),
     ]
     if spec.verified:
         lines += [
             "# `infer package` verified every sha256 in the model's manifest when it wrote this context,",
             "# and the image's files cannot change after the build: skip hashing them on every cold start.",
-            _env_line("INFER_VERIFY_SHA256", "off"),
+            _env_line(contract.VERIFY_SHA256, "off"),
         ]
     lines += [_env_line(name, value) for name, value in sorted(spec.environment.items())]
     lines += ["", f"WORKDIR {TASK_ROOT}"]

@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infer.runtime import manifest as manifests
+from infer.runtime import contract, manifest as manifests
 
 from . import PackageError
 
@@ -43,9 +43,9 @@ def model_files(model: str | Path) -> ModelFiles:
     except manifests.ManifestError as exc:
         raise PackageError(str(exc)) from None
     manifest_path = Path(manifests.path_for(str(model))) if manifest else None
-    found = ModelFiles(model, manifest_path, sidecars, name=manifest.get("name") or model.stem,
+    found = ModelFiles(model, manifest_path, sidecars, name=contract.model_name(str(model), manifest.get("name")),
                        verified=bool(manifest.get("sha256")))
-    sidecar = model.with_name(model.name + ".data")
+    sidecar = Path(contract.sidecar_path(str(model)))
     if sidecar.is_file() and sidecar not in found.sidecars:
         if manifest.get("files"):
             raise PackageError(f"{sidecar} is beside the model but {manifest_path.name} does not list it; "

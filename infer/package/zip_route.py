@@ -17,7 +17,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infer.local.function import stage_runtime
+from infer.runtime import contract
+from infer.staging import stage_runtime
 
 from . import PackageError
 from .context import check_options
@@ -84,9 +85,9 @@ def package_zip(model: str | Path, out: str | Path, arch: str = "arm64", python:
         raise PackageError("the zip route packages an .onnx model (it loads eagerly into a SnapStart snapshot); "
                            "give the .onnx, or use the image route for an .ort model")
     if strategy is not None:
-        if strategy not in ("lazy", "prefetch", "eager"):
-            raise PackageError(f"--strategy must be lazy, prefetch or eager, not {strategy!r}")
-        environment["INFER_LOAD_STRATEGY"] = strategy
+        if strategy not in contract.STRATEGIES:
+            raise PackageError(f"--strategy must be one of {', '.join(contract.STRATEGIES)}, not {strategy!r}")
+        environment[contract.LOAD_STRATEGY] = strategy
     try:
         check_environment(environment)
     except ValueError as exc:
@@ -101,9 +102,7 @@ def package_zip(model: str | Path, out: str | Path, arch: str = "arm64", python:
     requirements = pins(RUNTIME_PACKAGES)
     with tempfile.TemporaryDirectory(prefix="infer-zip-") as staging:
         root = Path(staging)
-        stage_runtime(root)
-        for cache in root.rglob("__pycache__"):
-            shutil.rmtree(cache)  # compiled again below, for the target Python
+        stage_runtime(root, compile_bytecode=False)  # compiled below, for the target Python
         log(f"installing {', '.join(f'{k}=={v}' for k, v in sorted(requirements.items()))} for "
             f"Python {python} on {arch} (manylinux wheels)")
         done = subprocess.run(pip_argv(root, requirements, arch, python), capture_output=True, text=True)
@@ -130,10 +129,10 @@ def package_zip(model: str | Path, out: str | Path, arch: str = "arm64", python:
         out.parent.mkdir(parents=True, exist_ok=True)
         write_zip(root, out)
     if files.verified:
-        environment.setdefault("INFER_VERIFY_SHA256", "off")  # checked above, and a zip cannot change once deployed
+        environment.setdefault(contract.VERIFY_SHA256, "off")  # checked above, and a zip cannot change once deployed
     # The zip route deploys with SnapStart, which snapshots the environment after init: an eager load puts
     # the loaded session in the snapshot, so a restored environment starts with the model ready.
-    environment.setdefault("INFER_LOAD_STRATEGY", "eager")
+    environment.setdefault(contract.LOAD_STRATEGY, "eager")
     return ZipResult(out, unzipped, out.stat().st_size, compiled, requirements, environment)
 
 
@@ -145,5 +144,5 @@ def describe_zip(result: ZipResult) -> str:
         f"(Lambda allows 250 MB unzipped)",
         "  dependencies  " + ", ".join(f"{k}=={v}" for k, v in sorted(result.requirements.items())),
         f"  bytecode      {'compiled for the target Python' if result.compiled else 'not compiled (no matching Python here)'}",
-        "  handler       infer.runtime.handler.handler",
+        f"  handler       {contract.HANDLER}",
     ] + ([f"  environment   {k}={v}" for k, v in sorted(result.environment.items())]))

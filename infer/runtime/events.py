@@ -9,9 +9,8 @@ import base64
 import binascii
 import json
 
+from .contract import MAX_PAYLOAD_BYTES as MAX_BODY_BYTES
 from .errors import BadRequest, PayloadTooLarge
-
-MAX_BODY_BYTES = 6 * 1024 * 1024  # function URL and synchronous invoke payload limit
 
 
 class Request:

@@ -7,6 +7,8 @@ one with it before building an image.
 import json
 import os
 
+from . import contract
+
 
 class ManifestError(ValueError):
     """The manifest cannot be read, or a file does not match it; the message says which and what to do."""
@@ -29,6 +31,15 @@ def read(model_path: str) -> dict:
     if not isinstance(manifest, dict):
         raise ManifestError(f"cannot read the model manifest {path}: it is not a JSON object")
     return manifest
+
+
+def served_name(model_path, name: str | None = None) -> str:
+    """The name a model is served under: `name`, else its manifest's, else the file's stem."""
+    try:
+        manifest = read(str(model_path))
+    except ManifestError:
+        manifest = {}
+    return contract.model_name(str(model_path), manifest.get("name"), name)
 
 
 def sha256(path: str) -> str:

@@ -10,6 +10,8 @@ import os
 import sys
 import time
 
+from . import contract
+
 NAMESPACE = "infer"
 _cold_start = True  # the first request of this execution environment
 
@@ -54,6 +56,6 @@ def record(request_id: str, path: str, status: int, model: str, cold_start: bool
         "Timestamp": int(time.time() * 1000),
         "CloudWatchMetrics": [{"Namespace": NAMESPACE, "Dimensions": [["model"]], "Metrics": metrics}],
     }
-    if os.environ.get("INFER_METRICS", "on").lower() not in ("off", "0", "false"):
+    if os.environ.get(contract.METRICS, "on").strip().lower() not in contract.SWITCH_OFF:
         (stream or sys.stdout).write(json.dumps(line, separators=(",", ":")) + "\n")
     return line

@@ -15,47 +15,9 @@ import time
 import numpy as np
 import onnxruntime as ort
 
-from . import manifest as manifests, preload
+from . import contract, manifest as manifests, preload
 from .errors import ModelUnavailable
-
-LAMBDA_MB_PER_VCPU = 1769  # Lambda grants one vCPU per 1769 MB of memory
-
-# ONNX Runtime element types -> numpy dtype and Open Inference Protocol datatype.
-ORT_TYPES = {
-    "tensor(float)": (np.float32, "FP32"),
-    "tensor(double)": (np.float64, "FP64"),
-    "tensor(float16)": (np.float16, "FP16"),
-    "tensor(int8)": (np.int8, "INT8"),
-    "tensor(int16)": (np.int16, "INT16"),
-    "tensor(int32)": (np.int32, "INT32"),
-    "tensor(int64)": (np.int64, "INT64"),
-    "tensor(uint8)": (np.uint8, "UINT8"),
-    "tensor(uint16)": (np.uint16, "UINT16"),
-    "tensor(uint32)": (np.uint32, "UINT32"),
-    "tensor(uint64)": (np.uint64, "UINT64"),
-    "tensor(bool)": (np.bool_, "BOOL"),
-    "tensor(string)": (np.object_, "BYTES"),
-}
-
-
-class TensorSpec:
-    """Name, element type and shape of a model input or output; `None` marks a dynamic dimension."""
-
-    __slots__ = ("name", "ort_type", "dtype", "datatype", "shape")
-
-    def __init__(self, name: str, ort_type: str, shape):
-        self.name = name
-        self.ort_type = ort_type
-        self.dtype, self.datatype = ORT_TYPES.get(ort_type, (None, ort_type))
-        self.shape = [d if isinstance(d, int) and d >= 0 else None for d in (shape or [])]
-
-    @property
-    def shape_text(self) -> str:
-        return "[" + ", ".join("-1" if d is None else str(d) for d in self.shape) + "]"
-
-    def metadata(self) -> dict:
-        return {"name": self.name, "datatype": self.datatype, "shape": [-1 if d is None else d for d in self.shape]}
-
+from .types import TensorSpec
 
 class Model:
     """A loaded session with its signature."""
@@ -87,21 +49,21 @@ def available_cpus(cgroup_cpu_max: str = "/sys/fs/cgroup/cpu.max") -> int:
         pass
     memory_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
     if memory_mb.isdigit():
-        cpus = min(cpus, max(1, round(int(memory_mb) / LAMBDA_MB_PER_VCPU)))
+        cpus = min(cpus, max(1, round(int(memory_mb) / contract.MB_PER_VCPU)))
     return cpus
 
 
 def thread_count() -> int:
-    override = os.environ.get("INFER_THREADS", "")
+    override = os.environ.get(contract.THREADS, "")
     return int(override) if override.isdigit() and int(override) > 0 else available_cpus()
 
 
-GRAPH_OPTIMIZATION = {
-    "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
-    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-}
+GRAPH_OPTIMIZATION = dict(zip(contract.GRAPH_OPTIMIZATION_LEVELS, (
+    ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+)))
 
 
 def session_options(path: str = ""):
@@ -124,10 +86,11 @@ def session_options(path: str = ""):
             options.add_session_config_entry(key, "1")
         options.add_session_config_entry("session.load_model_format", "ORT")
         return options
-    level = os.environ.get("INFER_GRAPH_OPTIMIZATION", "all").strip().lower()
-    if level not in GRAPH_OPTIMIZATION:
-        raise ModelUnavailable(f"INFER_GRAPH_OPTIMIZATION must be one of {', '.join(GRAPH_OPTIMIZATION)}; got {level!r}")
-    options.graph_optimization_level = GRAPH_OPTIMIZATION[level]
+    level = os.environ.get(contract.GRAPH_OPTIMIZATION, "all")
+    problem = contract.setting_problem(contract.GRAPH_OPTIMIZATION, level)
+    if problem:
+        raise ModelUnavailable(problem)
+    options.graph_optimization_level = GRAPH_OPTIMIZATION[level.strip().lower()]
     return options
 
 
@@ -155,8 +118,7 @@ class ModelHolder:
     def name(self) -> str:
         """Known without loading the model: `--name`, else the manifest's name, else the file's stem."""
         if not self._name:
-            stem = os.path.splitext(os.path.basename(self.path))[0]
-            self._name = self.manifest.get("name") or stem
+            self._name = contract.model_name(self.path, self.manifest.get("name"))
         return self._name
 
     @property
@@ -195,9 +157,9 @@ class ModelHolder:
 
     def _load(self) -> Model:
         if not os.path.isfile(self.path):
-            raise ModelUnavailable(f"model file not found: {self.path} (set INFER_MODEL_PATH to the .onnx file)")
+            raise ModelUnavailable(f"model file not found: {self.path} (set {contract.MODEL_PATH} to the .onnx file)")
         start = time.perf_counter()
-        if os.environ.get("INFER_VERIFY_SHA256", "on").lower() not in ("off", "0", "false"):
+        if os.environ.get(contract.VERIFY_SHA256, "on").strip().lower() not in contract.SWITCH_OFF:
             try:
                 manifests.verify(self.path, self.manifest)
             except manifests.ManifestError as exc:
@@ -221,7 +183,7 @@ def holder() -> ModelHolder:
     if _holder is None:
         with _holder_lock:
             if _holder is None:
-                _holder = ModelHolder(preload.model_path(), os.environ.get("INFER_MODEL_NAME") or None)
+                _holder = ModelHolder(preload.model_path(), os.environ.get(contract.MODEL_NAME) or None)
     return _holder
 
 

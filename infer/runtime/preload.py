@@ -4,22 +4,22 @@ while numpy and onnxruntime are still importing. Standard library only, so it ru
 
 import os
 
-DEFAULT_MODEL_PATH = "model/model.onnx"  # relative to LAMBDA_TASK_ROOT
-STRATEGIES = ("lazy", "prefetch", "eager")
+from . import contract
 
 
 def model_path() -> str:
     """INFER_MODEL_PATH, else model/model.onnx in the task root."""
     task_root = os.environ.get("LAMBDA_TASK_ROOT", os.getcwd())
-    return os.environ.get("INFER_MODEL_PATH") or os.path.join(task_root, DEFAULT_MODEL_PATH)
+    return os.environ.get(contract.MODEL_PATH) or os.path.join(task_root, contract.DEFAULT_MODEL_PATH)
 
 
 def strategy() -> str:
     """INFER_LOAD_STRATEGY: lazy (first request loads), prefetch (a thread loads during init), eager (init loads)."""
-    value = os.environ.get("INFER_LOAD_STRATEGY", "lazy").strip().lower()
-    if value not in STRATEGIES:
-        raise ValueError(f"INFER_LOAD_STRATEGY must be one of {', '.join(STRATEGIES)}; got {value!r}")
-    return value
+    value = os.environ.get(contract.LOAD_STRATEGY, contract.DEFAULT_STRATEGY)
+    problem = contract.setting_problem(contract.LOAD_STRATEGY, value)
+    if problem:
+        raise ValueError(problem)
+    return value.strip().lower()
 
 
 def read_ahead(path: str) -> None:
@@ -36,5 +36,5 @@ def read_ahead(path: str) -> None:
 
 if strategy() != "lazy":
     _path = model_path()
-    for _file in (_path, _path + ".data"):
+    for _file in (_path, contract.sidecar_path(_path)):
         read_ahead(_file)

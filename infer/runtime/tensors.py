@@ -7,7 +7,7 @@ refused); every refusal names the input, what was expected and what was received
 import numpy as np
 
 from .errors import BadRequest
-from .model import TensorSpec
+from .types import TensorSpec
 
 MAX_DIMS = 64  # numpy's limit on dimensions
 FLOAT64_EXACT_INTEGERS = 2 ** 53  # from here on, float64 cannot hold every integer

@@ -5,9 +5,15 @@ output, a dict by output name for several. Columnar answers `{"outputs": ...}`: 
 single output, a dict by output name for several.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from .errors import BadRequest
-from .model import Model
 from .tensors import to_array, to_json
+
+if TYPE_CHECKING:
+    from .model import Model
 
 IGNORED_KEYS = {"signature_name"}
 

@@ -7,6 +7,10 @@ BYTES elements travel as 4-byte little-endian lengths followed by the bytes. Out
 JSON "data" unless binary output was asked for, per output or with "binary_data_output".
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import json
 import struct
 
@@ -14,19 +18,15 @@ import numpy as np
 
 from .errors import BadRequest
 from .events import Request, dump_json, parse_json
-from .model import Model, TensorSpec
 from .tensors import MAX_DIMS as MAX_RANK, check_shape, to_array, to_json
+from .types import DATATYPES, TensorSpec, datatype_of
+
+if TYPE_CHECKING:
+    from .model import Model
 
 HEADER_LENGTH = "inference-header-content-length"
 MAX_NOMINAL_ELEMENTS = 2 ** 48  # far beyond a 6 MB body, yet safe for numpy's size arithmetic
 
-DATATYPES = {
-    "BOOL": np.dtype(np.bool_), "UINT8": np.dtype(np.uint8), "UINT16": np.dtype(np.uint16),
-    "UINT32": np.dtype(np.uint32), "UINT64": np.dtype(np.uint64), "INT8": np.dtype(np.int8),
-    "INT16": np.dtype(np.int16), "INT32": np.dtype(np.int32), "INT64": np.dtype(np.int64),
-    "FP16": np.dtype(np.float16), "FP32": np.dtype(np.float32), "FP64": np.dtype(np.float64),
-    "BYTES": np.dtype(object),
-}
 
 
 class InferRequest:
@@ -250,12 +250,7 @@ def encode(model: Model, request: InferRequest, results: dict) -> tuple[object, 
 
 
 def _datatype_of(array: np.ndarray, spec: TensorSpec) -> str:
-    if array.dtype.kind in "OUS":
-        return "BYTES"
-    for name, dtype in DATATYPES.items():
-        if dtype == array.dtype:
-            return name
-    return spec.datatype
+    return datatype_of(array.dtype) or spec.datatype
 
 
 def _to_binary(array: np.ndarray) -> bytes:

@@ -42,15 +42,17 @@ def test_loopback_only_and_invokes(api_server):
 
 
 @pytest.mark.parametrize("update, message", [
-    ({"Timeout": -5}, "Timeout must be an integer from 1 to 900"),
-    ({"Timeout": "abc"}, "Timeout must be an integer"),
-    ({"MemorySize": 64}, "MemorySize must be an integer from 128 to 10240"),
+    ({"Timeout": -5}, "Timeout must be from 1 to 900 seconds"),
+    ({"Timeout": "abc"}, "Timeout must be from 1 to 900"),
+    ({"MemorySize": 64}, "MemorySize must be a whole number of MB from 128 to 10240"),
     ({"Environment": "x"}, "Environment must be"),
     ({"Environment": {"Variables": ["a"]}}, "Environment must be"),
-    ({"Environment": {"Variables": {"PYTHONWARNINGS": "all"}}}, "'PYTHONWARNINGS' is reserved"),
-    ({"Environment": {"Variables": {"BROWSER": "/bin/sh"}}}, "'BROWSER' is reserved"),
-    ({"Environment": {"Variables": {"AWS_REGION": "x"}}}, "'AWS_REGION' is reserved"),
-    ({"Environment": {"Variables": {"INFER_MODEL_PATH": "/etc/passwd"}}}, "'INFER_MODEL_PATH' is reserved"),
+    ({"Environment": {"Variables": {"PYTHONWARNINGS": "all"}}}, "PYTHONWARNINGS may not be set here"),
+    ({"Environment": {"Variables": {"BROWSER": "/bin/sh"}}}, "BROWSER may not be set here"),
+    ({"Environment": {"Variables": {"OPENSSL_CONF": "/tmp/evil.cnf"}}}, "OPENSSL_CONF may not be set here"),
+    ({"Environment": {"Variables": {"AWS_REGION": "x"}}}, "AWS_REGION is reserved by Lambda"),
+    ({"Environment": {"Variables": {"INFER_MODEL_PATH": "/etc/passwd"}}}, "INFER_MODEL_PATH may not be set here"),
+    ({"Environment": {"Variables": {"INFER_LOAD_STRATEGY": "bogus"}}}, "INFER_LOAD_STRATEGY must be one of lazy"),
     ([], "must be a JSON object"),
 ])
 def test_bad_updates_are_400(api_server, update, message):

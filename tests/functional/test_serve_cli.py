@@ -116,7 +116,7 @@ def test_busy_port_is_a_one_line_error():
 @pytest.mark.parametrize("option, message", [
     (["--concurrency", "0"], "--concurrency must be at least 1"),
     (["--timeout", "0"], "--timeout must be a positive number"),
-    (["--memory", "64"], "--memory must be between 128 and 10240 MB"),
+    (["--memory", "64"], "--memory must be a whole number of MB from 128 to 10240"),
 ])
 def test_bad_options_are_refused(option, message):
     result = run_infer("serve", "models/iris.onnx", *option)

@@ -13,7 +13,8 @@ import onnxruntime as ort
 
 from helpers import FUNCTIONS, MODELS, alive
 from infer.local.emulator import Emulator
-from infer.local.function import FunctionConfig, stage_runtime
+from infer.local.function import FunctionConfig
+from infer.staging import stage_runtime
 
 REQUESTS = 2000
 CONCURRENCY = 8

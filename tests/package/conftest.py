@@ -10,7 +10,7 @@ import pytest
 from helpers import MODELS
 
 from infer.package.context import write_context
-from infer.package.podman import Podman
+from infer.podman import Podman
 
 BASE_TAG = "localhost/infer-test-base:latest"
 IMAGE_TAG = "localhost/infer-test-iris:latest"

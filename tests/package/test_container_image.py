@@ -8,8 +8,8 @@ import pytest
 from helpers import call, descendants
 
 from infer.local.emulator import Emulator
-from infer.package.container import ContainerFunction
-from infer.package.podman import ULIMITS
+from infer.local.container import ContainerFunction
+from infer.podman import ULIMITS
 
 IRIS_ROW = {"instances": [[5.1, 3.5, 1.4, 0.2]]}
 

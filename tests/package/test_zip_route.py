@@ -11,7 +11,8 @@ import pytest
 from helpers import INFER, MODELS, call
 
 from infer.local.emulator import Emulator
-from infer.local.function import RUNTIME_HANDLER, FunctionConfig
+from infer.local.function import FunctionConfig
+from infer.runtime.contract import HANDLER as RUNTIME_HANDLER
 from infer.package import PackageError
 from infer.package import zip_route
 from infer.package.zip_route import package_zip, pip_argv

@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from infer.local.function import stage_runtime
+from infer.staging import stage_runtime
 
 ALLOWED_THIRD_PARTY = {"numpy", "onnxruntime"}
 

@@ -42,4 +42,6 @@ def test_build_reproduces_the_committed_models(tmp_path):
     for name, x in data.items():
         committed, rebuilt = run(MODELS / f"{name}.onnx", x), run(tmp_path / f"{name}.onnx", x)
         np.testing.assert_array_equal(committed["label"], rebuilt["label"])
-        np.testing.assert_allclose(committed["probabilities"], rebuilt["probabilities"], atol=1e-5)
+        # Labels exactly; probabilities within 1e-3: the MLP's training differs in the last digits with the
+        # BLAS kernels of the CPU it runs on (4.6e-4 seen between two machines of the same kind).
+        np.testing.assert_allclose(committed["probabilities"], rebuilt["probabilities"], atol=1e-3)

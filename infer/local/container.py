@@ -13,9 +13,10 @@ import tempfile
 import uuid
 from dataclasses import dataclass, field
 
-from infer.local.function import RUNTIME_HANDLER, FunctionConfig
+from infer.podman import Podman
+from infer.runtime.contract import HANDLER
 
-from .podman import Podman
+from .function import FunctionConfig
 
 TASK_ROOT = "/var/task"
 HOST_ONLY = {"PATH", "PYTHONPATH", "LAMBDA_TASK_ROOT"}  # the podman process needs these; the image has its own
@@ -23,7 +24,7 @@ HOST_ONLY = {"PATH", "PYTHONPATH", "LAMBDA_TASK_ROOT"}  # the podman process nee
 
 @dataclass
 class ContainerFunction(FunctionConfig):
-    handler: str = RUNTIME_HANDLER
+    handler: str = HANDLER
     task_root: str = ""  # on the host: the environments' working directory (empty, temporary)
     image: str = ""
     podman: Podman = field(default_factory=Podman)
@@ -44,7 +45,7 @@ class ContainerFunction(FunctionConfig):
         pass_through = sorted(key for key in environment if key not in HOST_ONLY)
         run = self.podman.run_argv(self.image, name, {"LAMBDA_TASK_ROOT": TASK_ROOT}, pass_through,
                                    labels={"infer.emulator": self.instance})
-        return [sys.executable, "-m", "infer.package.supervise", name, "--", *run]
+        return [sys.executable, "-m", "infer.local.supervise", name, "--", *run]
 
     def containers(self) -> list[str]:
         """Containers of this function that still exist (running or not)."""

@@ -3,7 +3,7 @@
 The emulator stops an environment by killing its process group, which does not reach a container
 (podman hands it to conmon, outside that group). So the environment's process is this supervisor:
 
-    python -m infer.package.supervise NAME -- podman ... run ... --name NAME IMAGE
+    python -m infer.local.supervise NAME -- podman ... run ... --name NAME IMAGE
 
 It starts a watchdog in a session of its own, holding the read end of a pipe whose write end only the
 supervisor has, then runs `podman run` as its child in its own group. When the supervisor dies, however
@@ -26,7 +26,7 @@ def cleanup_argv(run_argv: list[str], name: str) -> list[str]:
 def supervise(name: str, run_argv: list[str]) -> int:
     read_end, write_end = os.pipe()  # both non-inheritable: only the watchdog gets the read end, as stdin
     subprocess.Popen(
-        [sys.executable, "-m", "infer.package.supervise", "--watch", "--", *cleanup_argv(run_argv, name)],
+        [sys.executable, "-m", "infer.local.supervise", "--watch", "--", *cleanup_argv(run_argv, name)],
         stdin=read_end, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     os.close(read_end)

@@ -10,7 +10,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import PackageError
+
+
+class PodmanError(RuntimeError):
+    """podman is missing or a command failed; the message says which and what to do."""
 
 ULIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
 
@@ -50,10 +53,10 @@ class Podman:
 
     def run(self, *args: str, timeout_s: float = 600, check: bool = True) -> subprocess.CompletedProcess:
         if shutil.which(self.executable) is None:
-            raise PackageError(f"{self.executable} is not installed (Debian/Ubuntu: apt-get install podman runc uidmap)")
+            raise PodmanError(f"{self.executable} is not installed (Debian/Ubuntu: apt-get install podman runc uidmap)")
         done = subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout_s)
         if check and done.returncode != 0:
-            raise PackageError(f"podman {args[0]} failed: {(done.stderr or done.stdout).strip().splitlines()[-1:]}")
+            raise PodmanError(f"podman {args[0]} failed: {(done.stderr or done.stdout).strip().splitlines()[-1:]}")
         return done
 
     def build(self, context: str | Path, tag: str, platform: str | None = None, log=None) -> None:
@@ -66,7 +69,7 @@ class Podman:
                 if log:
                     log(line.rstrip())
         if proc.returncode != 0:
-            raise PackageError("podman build failed:\n" + "\n".join(tail))
+            raise PodmanError("podman build failed:\n" + "\n".join(tail))
 
     def container_names(self, label: str) -> list[str]:
         done = self.run("ps", "--all", "--filter", f"label={label}", "--format", "{{.Names}}", check=False)

@@ -1,0 +1,130 @@
+"""The contract between infer's parts: what the runtime expects of its environment, and Lambda's limits.
+
+Standard library only. The runtime imports it (it is staged into every image and zip with the rest of
+`infer/runtime/`), and so do packaging, deploy, the CDK app, the emulator and the benchmarks: each
+fact below has this one definition.
+"""
+
+import os
+
+# The Lambda handler every route runs: the image's CMD, the zip function's Handler, the emulator's _HANDLER.
+HANDLER = "infer.runtime.handler.handler"
+
+# Variables the runtime reads.
+MODEL_PATH = "INFER_MODEL_PATH"  # the model file (default: DEFAULT_MODEL_PATH in the task root)
+MODEL_NAME = "INFER_MODEL_NAME"  # the name in URLs (default: model_name())
+LOAD_STRATEGY = "INFER_LOAD_STRATEGY"  # one of STRATEGIES
+VERIFY_SHA256 = "INFER_VERIFY_SHA256"  # on|off: check the manifest's digests before loading
+THREADS = "INFER_THREADS"  # a positive integer: ONNX Runtime's intra-op threads
+GRAPH_OPTIMIZATION = "INFER_GRAPH_OPTIMIZATION"  # one of GRAPH_OPTIMIZATION_LEVELS, for .onnx files
+METRICS = "INFER_METRICS"  # on|off: the EMF line per request
+
+DEFAULT_MODEL_PATH = "model/model.onnx"  # relative to LAMBDA_TASK_ROOT
+
+# How the model loads: the first request that needs it, a thread during init, or init itself.
+STRATEGIES = ("lazy", "prefetch", "eager")
+DEFAULT_STRATEGY = "lazy"
+# What is loaded: the ONNX file, or ONNX Runtime's own format opened memory-mapped.
+ARTIFACTS = ("onnx", "ort")
+GRAPH_OPTIMIZATION_LEVELS = ("disabled", "basic", "extended", "all")
+SWITCH_OFF = ("off", "0", "false")
+SWITCH_ON = ("on", "1", "true")
+
+# Weights kept beside the model (`model.onnx` -> `model.onnx.data`), referred to by file name.
+SIDECAR_SUFFIX = ".data"
+
+# Lambda's limits.
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # function URL and synchronous invoke, request and response
+MIN_MEMORY_MB, MAX_MEMORY_MB = 128, 10240
+MB_PER_VCPU = 1769  # one vCPU per 1769 MB of memory
+MIN_TIMEOUT_S, MAX_TIMEOUT_S = 1, 900
+INIT_LIMIT_S = 10.0  # the init phase of an on-demand environment
+MIN_EPHEMERAL_STORAGE_MB, MAX_EPHEMERAL_STORAGE_MB = 512, 10240
+
+# Variables Lambda sets itself and refuses in a function's configuration.
+LAMBDA_RESERVED_VARIABLES = frozenset({"_HANDLER", "_X_AMZN_TRACE_ID", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR", "TZ"})
+LAMBDA_RESERVED_PREFIXES = ("AWS_",)
+# Variables that would run code, or change what is loaded, in a process on the host. Lambda isolates each
+# environment in a microVM; the emulator's environments are plain processes, so a caller of its Lambda
+# API may not set these.
+HOST_UNSAFE_PREFIXES = ("LAMBDA_", "PYTHON", "LD_", "OPENSSL_", "SSL_", "GCONV_", "MALLOC_", "GLIBC_")
+HOST_UNSAFE_VARIABLES = frozenset({"PATH", "HOME", "LANG", "BROWSER", "PERL5OPT", "NODE_OPTIONS", "IFS",
+                                   "HOSTALIASES", "LOCALDOMAIN", "RESOLV_HOST_CONF", "NLSPATH", "TMPDIR",
+                                   MODEL_PATH})
+
+
+def memory_problem(memory_mb) -> str | None:
+    """Why `memory_mb` is not a memory size Lambda accepts, or None."""
+    if isinstance(memory_mb, bool) or not isinstance(memory_mb, int) \
+            or not MIN_MEMORY_MB <= memory_mb <= MAX_MEMORY_MB:
+        return f"must be a whole number of MB from {MIN_MEMORY_MB} to {MAX_MEMORY_MB}, as on Lambda; got {memory_mb!r}"
+    return None
+
+
+def timeout_problem(timeout_s) -> str | None:
+    """Why `timeout_s` is not a timeout Lambda accepts, or None."""
+    if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) \
+            or not MIN_TIMEOUT_S <= timeout_s <= MAX_TIMEOUT_S:
+        return f"must be from {MIN_TIMEOUT_S} to {MAX_TIMEOUT_S} seconds, as on Lambda; got {timeout_s!r}"
+    return None
+
+
+def _is_variable_name(name: str) -> bool:
+    return bool(name) and name.isascii() and name[0].isalpha() and name.replace("_", "a").isalnum()
+
+
+def setting_problem(name: str, value: str) -> str | None:
+    """Why `value` is not valid for the INFER_* variable `name` (None: valid, or not one of ours)."""
+    allowed = {
+        LOAD_STRATEGY: STRATEGIES,
+        GRAPH_OPTIMIZATION: GRAPH_OPTIMIZATION_LEVELS,
+        VERIFY_SHA256: SWITCH_ON + SWITCH_OFF,
+        METRICS: SWITCH_ON + SWITCH_OFF,
+    }.get(name)
+    if allowed is not None and value.strip().lower() not in allowed:
+        return f"{name} must be one of {', '.join(allowed)}; got {value!r}"
+    if name == THREADS and not (value.isdigit() and int(value) > 0):
+        return f"{name} must be a positive whole number; got {value!r}"
+    return None
+
+
+def variable_problem(name: str, value: str, host_process: bool = False) -> str | None:
+    """Why the function's configuration may not set `name=value`, or None.
+
+    Always: a name Lambda accepts (a letter, then letters, digits and _), not one Lambda reserves, a value
+    on one line, and a valid value for infer's own variables. With `host_process`: also none of the
+    variables that would run code in a process on this machine.
+    """
+    if not _is_variable_name(name):
+        return f"environment variable name {name!r} is not valid (a letter, then letters, digits and _)"
+    if name in LAMBDA_RESERVED_VARIABLES or name.startswith(LAMBDA_RESERVED_PREFIXES):
+        return f"environment variable {name} is reserved by Lambda (AWS_*, LAMBDA_TASK_ROOT, _HANDLER, TZ, ...)"
+    if host_process and (name.upper() in HOST_UNSAFE_VARIABLES or name.upper().startswith(HOST_UNSAFE_PREFIXES)):
+        return (f"environment variable {name} may not be set here: it would run code or change what is loaded "
+                "in the emulator's processes")
+    if "\n" in value or "\r" in value or "\0" in value:
+        return f"environment variable {name} has a line break or NUL in its value"
+    return setting_problem(name, value)
+
+
+def check_variables(variables: dict, host_process: bool = False) -> None:
+    """Raise ValueError naming the first variable the function's configuration may not set."""
+    for name, value in variables.items():
+        problem = variable_problem(name, value, host_process)
+        if problem:
+            raise ValueError(problem)
+
+
+def sidecar_path(model_path: str) -> str:
+    """The weights sidecar of a model file (which may not exist)."""
+    return str(model_path) + SIDECAR_SUFFIX
+
+
+def model_name(model_path: str, manifest_name=None, name: str | None = None) -> str:
+    """The name a model is served under: `name` if given, else its manifest's, else the file's stem."""
+    if name:
+        return name
+    if isinstance(manifest_name, str) and manifest_name:
+        return manifest_name
+    return os.path.splitext(os.path.basename(str(model_path)))[0]
+
