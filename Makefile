@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test models clean
+.PHONY: install demo test lint models clean
 
 install: $(VENV)/.installed
 
@@ -16,7 +16,12 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(PY) -m infer.demo
 
-test: install
+# The lint and type gate (rules in pyproject.toml), then every test.
+lint: install
+	$(VENV)/bin/ruff check infer cdk tests benchmarks models
+	$(VENV)/bin/mypy
+
+test: lint
 	$(PY) -m pytest
 
 models: install

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from infer.staging import stage_runtime  # noqa: E402
+from infer.staging import stage_runtime
 
 
 def timed(code: str, cwd: str) -> float:
@@ -34,7 +34,7 @@ def main() -> None:
     cases = {"python -c pass": "pass", "import onnxruntime": "import onnxruntime",
              "import infer.runtime.handler": "import infer.runtime.handler"}
     samples = {name: [] for name in cases}
-    for name, code in cases.items():
+    for code in cases.values():
         timed(code, str(root))  # warm the page cache
     for _ in range(args.runs):
         for name, code in cases.items():

@@ -6,9 +6,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-import aws_cdk as cdk  # noqa: E402
+import aws_cdk as cdk
 
-from infer_cdk.stack import build_app  # noqa: E402
+from infer_cdk.stack import build_app
 
 probe = cdk.App()
 config_path = probe.node.try_get_context("infer_config")

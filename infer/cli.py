@@ -6,7 +6,7 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -33,7 +33,7 @@ def _version(value: bool):
 
 @app.callback()
 def main(
-    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
+    version: Annotated[bool | None, typer.Option("--version", callback=_version, is_eager=True,
                                                     help="Print the version and exit.")] = None,
 ):
     pass
@@ -47,9 +47,9 @@ def serve(
     concurrency: Annotated[int, typer.Option(help="Most execution environments at once; beyond it requests get 429.")] = 4,
     timeout: Annotated[float, typer.Option(help="Seconds a request may run before its environment is killed (502).")] = 30.0,
     memory: Annotated[int, typer.Option(help="Function memory in MB, as on Lambda (sets the vCPU share the runtime assumes).")] = 2048,
-    name: Annotated[Optional[str], typer.Option(help="Model name in URLs (default: the manifest's name or the file's stem).")] = None,
+    name: Annotated[str | None, typer.Option(help="Model name in URLs (default: the manifest's name or the file's stem).")] = None,
     auth: Annotated[str, typer.Option(help="none, or iam: accept only requests signed with SigV4 by the AWS credentials this command finds (403 otherwise).")] = "none",
-    lambda_api_port: Annotated[Optional[int], typer.Option(help="Also serve the emulated Lambda API (Invoke, Get/UpdateFunctionConfiguration) on this port, on 127.0.0.1 only, for boto3 and `infer bench --function`; 0 picks a free one. Off by default: it can change the function's environment.")] = None,
+    lambda_api_port: Annotated[int | None, typer.Option(help="Also serve the emulated Lambda API (Invoke, Get/UpdateFunctionConfiguration) on this port, on 127.0.0.1 only, for boto3 and `infer bench --function`; 0 picks a free one. Off by default: it can change the function's environment.")] = None,
 ):
     """Run the function locally behind a function URL emulator, each environment a real awslambdaric process."""
     from infer.local.emulator import Emulator
@@ -125,12 +125,12 @@ def _interrupt(signum, frame):
 @app.command()
 def predict(
     url: Annotated[str, typer.Argument(help="Function URL (its /predict is used), a full endpoint URL, or the name of a function `infer deploy` saved.")],
-    data: Annotated[Optional[str], typer.Option("--data", "-d", help="Request JSON, or a JSON array of instances.")] = None,
-    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="A .json request or a .npy array of instances.")] = None,
+    data: Annotated[str | None, typer.Option("--data", "-d", help="Request JSON, or a JSON array of instances.")] = None,
+    input: Annotated[Path | None, typer.Option("--input", "-i", help="A .json request or a .npy array of instances.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the answer.")] = 60.0,
     auth: Annotated[str, typer.Option(help="auto (sign for AWS_IAM function URLs and saved IAM deployments), iam (always sign with SigV4), none.")] = "auto",
-    region: Annotated[Optional[str], typer.Option(help="Region to sign for (default: the function URL's, the saved one, or AWS_REGION).")] = None,
-    profile: Annotated[Optional[str], typer.Option(help="AWS profile whose credentials sign the request.")] = None,
+    region: Annotated[str | None, typer.Option(help="Region to sign for (default: the function URL's, the saved one, or AWS_REGION).")] = None,
+    profile: Annotated[str | None, typer.Option(help="AWS profile whose credentials sign the request.")] = None,
 ):
     """Send one prediction request and print the JSON answer (signed with SigV4 when the URL uses AWS_IAM)."""
     from infer.client import ClientError, load_payload, post_json, predict_url, resolve, sigv4_signer
@@ -147,93 +147,50 @@ def predict(
 
 @app.command()
 def bench(
-    models: Annotated[Optional[list[Path]], typer.Argument(help="One or more .onnx models (several: cold start against model size).")] = None,
+    models: Annotated[list[Path] | None, typer.Argument(help="One or more .onnx models (several: cold start against model size).")] = None,
     cold: Annotated[int, typer.Option(help="Cold samples per variant, each a fresh execution environment.")] = 5,
     warm: Annotated[int, typer.Option(help="Warm requests per variant, after the last cold sample.")] = 100,
     strategies: Annotated[str, typer.Option(help="Load strategies to measure: lazy, prefetch, eager.")] = "lazy,prefetch,eager",
     formats: Annotated[str, typer.Option(help="Artifact formats to measure: onnx, ort (memory-mapped).")] = "onnx,ort",
     baselines: Annotated[bool, typer.Option("--baselines/--no-baselines", help="Also measure the floor and the typical FastAPI + Mangum function.")] = True,
     memory: Annotated[str, typer.Option(help="Function memory in MB; with --function a list such as 1024,2048,4096 to sweep.")] = "2048",
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="Write every raw sample and the configuration here.")] = None,
-    plot: Annotated[Optional[Path], typer.Option(help="Write a PNG: cold-start phases per variant (and against model size).")] = None,
-    function: Annotated[Optional[str], typer.Option(help="Measure a deployed function through the Lambda API instead of local models.")] = None,
-    data: Annotated[Optional[str], typer.Option("--data", "-d", help="With --function: the request JSON to invoke it with.")] = None,
-    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="With --function: a .json request or .npy instances.")] = None,
-    endpoint_url: Annotated[Optional[str], typer.Option(help="With --function: Lambda API endpoint (e.g. `infer serve`'s).")] = None,
-    region: Annotated[Optional[str], typer.Option(help="With --function: AWS region.")] = None,
-    profile: Annotated[Optional[str], typer.Option(help="With --function: AWS profile.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write every raw sample and the configuration here.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG: cold-start phases per variant (and against model size).")] = None,
+    function: Annotated[str | None, typer.Option(help="Measure a deployed function through the Lambda API instead of local models.")] = None,
+    data: Annotated[str | None, typer.Option("--data", "-d", help="With --function: the request JSON to invoke it with.")] = None,
+    input: Annotated[Path | None, typer.Option("--input", "-i", help="With --function: a .json request or .npy instances.")] = None,
+    endpoint_url: Annotated[str | None, typer.Option(help="With --function: Lambda API endpoint (e.g. `infer serve`'s).")] = None,
+    region: Annotated[str | None, typer.Option(help="With --function: AWS region.")] = None,
+    profile: Annotated[str | None, typer.Option(help="With --function: AWS profile.")] = None,
 ):
     """Measure cold and warm starts: locally through the emulator (page cache evicted before each cold
     start), or, with --function, a deployed function through the Lambda API."""
+    from infer.bench import BenchError, run
+
     try:
-        memories = [int(m) for m in memory.split(",") if m.strip()]
-    except ValueError:
-        raise fail(f"--memory must be MB, or a comma-separated list of MB; got {memory!r}", 2) from None
-    if not memories:
-        raise fail("--memory needs at least one size in MB", 2)
-    if problem := next(filter(None, map(contract.memory_problem, memories)), None):
-        raise fail(f"--memory {problem}", 2)
-    if cold < 1 or warm < 0:
-        raise fail("--cold must be at least 1 and --warm at least 0", 2)
-    if function:
-        return _bench_function(function, data, input, cold, warm, memories, endpoint_url, region, profile, json_out)
-    if not models:
-        raise fail("give one or more .onnx models, or --function NAME", 2)
-    if len(memories) > 1:
-        raise fail("a memory sweep (--memory a,b,c) needs --function; locally, give one size", 2)
-    from infer.bench import cold as cold_bench
-    from infer.bench import report
-    from infer.load_choice import recommend
-
-    chosen_strategies = [s.strip() for s in strategies.split(",") if s.strip()]
-    chosen_formats = [f.strip().lstrip(".") for f in formats.split(",") if f.strip()]
-    if not chosen_strategies or not chosen_formats:
-        raise fail("--strategies and --formats each need at least one value", 2)
-    if bad := [s for s in chosen_strategies if s not in ("lazy", "prefetch", "eager")]:
-        raise fail(f"unknown strategy {bad[0]!r}; use lazy, prefetch or eager", 2)
-    if bad := [f for f in chosen_formats if f not in ("onnx", "ort")]:
-        raise fail(f"unknown format {bad[0]!r}; use onnx or ort", 2)
-    for model in models:
-        if not model.is_file():
-            raise fail(f"model file not found: {model}", 2)
-    measured = []
-    for model in models:
-        size = model.stat().st_size + (Path(f"{model}.data").stat().st_size if Path(f"{model}.data").exists() else 0)
-        choice = recommend(size)
-        try:
-            measured.append(cold_bench.run(model, cold, warm, chosen_strategies, chosen_formats, baselines, memories[0],
-                                           progress=report.progress_line, default=(choice.strategy, choice.artifact)))
-        except RuntimeError as exc:
-            raise fail(f"{model}: {exc}") from None
-    typer.echo(("\n" if sys.stderr.isatty() else "") + report.table(measured))
-    if json_out:
-        report.write_json(json_out, measured, report.config(cold, warm, memories[0]))
-        typer.echo(f"raw samples: {json_out}")
-    if plot:
-        report.plot(plot, measured)
-        typer.echo(f"plot: {plot}")
+        memories = run.parse_memories(memory)
+        if cold < 1 or warm < 0:
+            raise BenchError("--cold must be at least 1 and --warm at least 0", 2)
+        if function:
+            run.function(function, _payload(data, input, f"the request to invoke {function} with"), cold, warm,
+                         memories, endpoint_url, region, profile, json_out, echo=typer.echo)
+        elif len(memories) > 1:
+            raise BenchError("a memory sweep (--memory a,b,c) needs --function; locally, give one size", 2)
+        else:
+            run.local(models or [], cold, warm, strategies, formats, baselines, memories[0], json_out, plot,
+                      echo=typer.echo)
+    except BenchError as exc:
+        raise fail(str(exc), exc.code) from None
 
 
-def _bench_function(name, data, input, cold, warm, memories, endpoint_url, region, profile, json_out):
-    from infer.bench import aws, report
+def _payload(data: str | None, input: Path | None, what: str):
+    from infer.bench import BenchError
     from infer.client import ClientError, load_payload
 
     try:
-        payload = load_payload(data, input)
+        return load_payload(data, input)
     except ClientError as exc:
-        raise fail(f"{exc} (the request to invoke {name} with)", 2) from None
-    try:
-        measured = aws.measure(name, payload, cold, warm, memories, endpoint_url, region, profile, report.progress_line)
-    except aws.BenchError as exc:
-        raise fail(str(exc), exc.code) from None
-    typer.echo(("\n" if sys.stderr.isatty() else "") + aws.table(measured))
-    if json_out:
-        settings = report.config(cold, warm, memories[0]) | {
-            "function": name, "memory_sizes_mb": memories, "endpoint_url": endpoint_url,
-            "method": "cold starts forced by updating an environment variable through the Lambda API and waiting for "
-                      "the update; Init/Restore Duration from the REPORT line of LogType=Tail; client round trips timed here"}
-        json_out.write_text(json.dumps({"config": settings, "results": measured["results"]}, indent=1))
-        typer.echo(f"raw samples: {json_out}")
+        raise BenchError(f"{exc} ({what})", 2) from None
 
 
 @app.command()
@@ -241,17 +198,17 @@ def convert(
     model: Annotated[Path, typer.Argument(help="Trained model: a scikit-learn/XGBoost/LightGBM pickle or joblib file, a PyTorch "
                                                "file (torch.save module, TorchScript, or a state dict with --factory), an XGBoost "
                                                ".json/.ubj or a LightGBM text model. Loading a pickle runs code: only convert files you trust.")],
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output .onnx file (default: MODEL with .onnx); the manifest goes beside it as .json.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output .onnx file (default: MODEL with .onnx); the manifest goes beside it as .json.")] = None,
     framework: Annotated[str, typer.Option(help="auto, sklearn, torch, xgboost or lightgbm.")] = "auto",
-    sample: Annotated[Optional[Path], typer.Option(help="A .npy array of example inputs (batch first; a structured array for one input per column); used for the signature and the parity check.")] = None,
-    input_shape: Annotated[Optional[str], typer.Option(help="Input shape, batch first, e.g. 1x4 or 1x3x28x28, when there is no --sample.")] = None,
+    sample: Annotated[Path | None, typer.Option(help="A .npy array of example inputs (batch first; a structured array for one input per column); used for the signature and the parity check.")] = None,
+    input_shape: Annotated[str | None, typer.Option(help="Input shape, batch first, e.g. 1x4 or 1x3x28x28, when there is no --sample.")] = None,
     input_dtype: Annotated[str, typer.Option(help="Input element type with --input-shape.")] = "float32",
-    opset: Annotated[Optional[int], typer.Option(help="ONNX opset (default: 17, or 18 for PyTorch).")] = None,
+    opset: Annotated[int | None, typer.Option(help="ONNX opset (default: 17, or 18 for PyTorch).")] = None,
     tolerance: Annotated[float, typer.Option(help="Largest allowed error of the ONNX model against the original (absolute up to 1, relative above).")] = 1e-4,
     optimize: Annotated[bool, typer.Option("--optimize", help="Write a pre-optimised, portable model (onnxruntime extended optimisations).")] = False,
-    quantize: Annotated[Optional[str], typer.Option(help="int8: onnxruntime dynamic quantisation; reports size and parity before and after.")] = None,
-    name: Annotated[Optional[str], typer.Option(help="Model name in the manifest and URLs (default: the output file's stem).")] = None,
-    factory: Annotated[Optional[str], typer.Option(help="module:function that builds the PyTorch module, when MODEL is a state dict.")] = None,
+    quantize: Annotated[str | None, typer.Option(help="int8: onnxruntime dynamic quantisation; reports size and parity before and after.")] = None,
+    name: Annotated[str | None, typer.Option(help="Model name in the manifest and URLs (default: the output file's stem).")] = None,
+    factory: Annotated[str | None, typer.Option(help="module:function that builds the PyTorch module, when MODEL is a state dict.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON instead of a summary.")] = False,
 ):
     """Convert a trained model to ONNX, check it against the original, and write a manifest beside it.
@@ -259,7 +216,8 @@ def convert(
     Loading a pickle (scikit-learn, joblib, torch.save) runs code: only convert files you trust.
     Exit codes: 0 converted and parity passed; 1 parity failed (files still written); 2 bad input.
     """
-    from infer.convert import ConvertError, Progress, convert as convert_model
+    from infer.convert import ConvertError, Progress
+    from infer.convert import convert as convert_model
     from infer.convert.report import summary
 
     try:
@@ -292,12 +250,12 @@ def package(
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the build context, or NAME.zip with --format zip.")],
     arch: Annotated[str, typer.Option(help="arm64 or x86_64.")] = "arm64",
     python: Annotated[str, typer.Option(help="Lambda Python version (3.11-3.14; the zip route with SnapStart needs 3.12+).")] = "3.12",
-    base_image: Annotated[Optional[str], typer.Option(help="Another Debian-based Python image instead of the AWS Lambda base (awslambdaric is the entry point).")] = None,
+    base_image: Annotated[str | None, typer.Option(help="Another Debian-based Python image instead of the AWS Lambda base (awslambdaric is the entry point).")] = None,
     format: Annotated[str, typer.Option("--format", help="image (a container build context) or zip (a deployment zip).")] = "image",
-    env: Annotated[Optional[list[str]], typer.Option("--env", help="KEY=VALUE for the function's environment (repeat).")] = None,
-    ca_bundle: Annotated[Optional[Path], typer.Option(help="CA bundle pip trusts during the image build (for an intercepting proxy).")] = None,
-    strategy: Annotated[Optional[str], typer.Option(help="Model load strategy: lazy, prefetch or eager (default: the benchmark's best for the model's size).")] = None,
-    artifact: Annotated[Optional[str], typer.Option(help="onnx, or ort (converted here, opened memory-mapped) (default: the benchmark's best).")] = None,
+    env: Annotated[list[str] | None, typer.Option("--env", help="KEY=VALUE for the function's environment (repeat).")] = None,
+    ca_bundle: Annotated[Path | None, typer.Option(help="CA bundle pip trusts during the image build (for an intercepting proxy).")] = None,
+    strategy: Annotated[str | None, typer.Option(help="Model load strategy: lazy, prefetch or eager (default: the benchmark's best for the model's size).")] = None,
+    artifact: Annotated[str | None, typer.Option(help="onnx, or ort (converted here, opened memory-mapped) (default: the benchmark's best).")] = None,
 ):
     """Write a self-contained container build context (or a deployment zip) for the model, and say what it holds."""
     from infer.package import PackageError
@@ -322,24 +280,24 @@ def package(
 @app.command()
 def deploy(
     model: Annotated[Path, typer.Argument(help="The .onnx model to deploy.")],
-    name: Annotated[Optional[str], typer.Option(help="Function name for infer predict/destroy (default: the model's name).")] = None,
-    region: Annotated[Optional[str], typer.Option(help="AWS region (default: AWS_REGION or your profile's).")] = None,
-    profile: Annotated[Optional[str], typer.Option(help="AWS profile to deploy with.")] = None,
+    name: Annotated[str | None, typer.Option(help="Function name for infer predict/destroy (default: the model's name).")] = None,
+    region: Annotated[str | None, typer.Option(help="AWS region (default: AWS_REGION or your profile's).")] = None,
+    profile: Annotated[str | None, typer.Option(help="AWS profile to deploy with.")] = None,
     memory: Annotated[int, typer.Option(help="Memory in MB (1769 MB = 1 vCPU).")] = 2048,
     timeout: Annotated[int, typer.Option(help="Seconds a request may run.")] = 30,
     arch: Annotated[str, typer.Option(help="arm64 or x86_64.")] = "arm64",
     python: Annotated[str, typer.Option(help="Lambda Python version.")] = "3.12",
     format: Annotated[str, typer.Option("--format", help="image (container image) or zip (managed runtime with SnapStart).")] = "image",
     public: Annotated[bool, typer.Option("--public", help="Function URL without auth (AuthType NONE): anyone with the URL can call it.")] = False,
-    reserved_concurrency: Annotated[Optional[int], typer.Option(help="Cap on concurrent environments: a ceiling on cost.")] = None,
-    provisioned_concurrency: Annotated[Optional[int], typer.Option(help="Environments kept initialised on an alias (billed while idle).")] = None,
+    reserved_concurrency: Annotated[int | None, typer.Option(help="Cap on concurrent environments: a ceiling on cost.")] = None,
+    provisioned_concurrency: Annotated[int | None, typer.Option(help="Environments kept initialised on an alias (billed while idle).")] = None,
     ephemeral_storage: Annotated[int, typer.Option(help="/tmp size in MB.")] = 512,
     log_retention: Annotated[int, typer.Option(help="Days CloudWatch keeps the logs.")] = 30,
-    cors_origin: Annotated[Optional[list[str]], typer.Option(help="Allowed CORS origin (repeat).")] = None,
-    tag: Annotated[Optional[list[str]], typer.Option(help="KEY=VALUE tag on every resource (repeat).")] = None,
-    env: Annotated[Optional[list[str]], typer.Option("--env", help="KEY=VALUE for the function's environment (repeat).")] = None,
+    cors_origin: Annotated[list[str] | None, typer.Option(help="Allowed CORS origin (repeat).")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="KEY=VALUE tag on every resource (repeat).")] = None,
+    env: Annotated[list[str] | None, typer.Option("--env", help="KEY=VALUE for the function's environment (repeat).")] = None,
     synth_only: Annotated[bool, typer.Option("--synth-only", help="Write the CloudFormation template and assets to -o DIR and stop (offline).")] = False,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Where the package and cdk.out go (required with --synth-only).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Where the package and cdk.out go (required with --synth-only).")] = None,
 ):
     """Package the model and deploy it to AWS Lambda behind a function URL (AWS_IAM auth unless --public)."""
     from infer.deploy import DeployError
@@ -363,6 +321,7 @@ def deploy(
                    "--reserved-concurrency caps what that can cost", err=True)
     try:
         if synth_only:
+            assert out is not None  # checked above
             result = synthesise(model, options, out, log=typer.echo)
             typer.echo(f"Synthesised {result.stack_name}: {result.template_path}\n"
                        f"  cdk-nag report: {result.outdir / 'validation-report.json'}\n"

@@ -24,7 +24,7 @@ def load_payload(data: str | None = None, input_file: str | Path | None = None):
         except ValueError as exc:
             raise ClientError(f"--data is not valid JSON: {exc}") from None
     else:
-        path = Path(input_file)
+        path = Path(input_file or "")
         if not path.is_file():
             raise ClientError(f"input file not found: {path}")
         if path.suffix == ".npy":

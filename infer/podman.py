@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-
 class PodmanError(RuntimeError):
     """podman is missing or a command failed; the message says which and what to do."""
 
@@ -64,6 +63,7 @@ class Podman:
         argv = self.build_argv(context, tag, platform)
         tail: list[str] = []
         with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+            assert proc.stdout is not None  # stdout=PIPE
             for line in proc.stdout:
                 tail = (tail + [line.rstrip()])[-20:]
                 if log:

@@ -5,9 +5,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from helpers import MODELS, ServeProcess  # noqa: E402
-
-from infer.runtime import model as runtime_model  # noqa: E402
+from helpers import MODELS, ServeProcess
+from infer.runtime import model as runtime_model
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ log group: no managed policy, no wildcard action, no resource outside the functi
 """
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from aws_cdk import Duration, RemovalPolicy, Size
 from aws_cdk import aws_iam as iam
@@ -53,7 +54,7 @@ class OnnxFunction(Construct):
             actions=["logs:CreateLogStream", "logs:PutLogEvents"],
             resources=[f"{self.log_group.log_group_arn}"],
         ))
-        common = dict(
+        common: dict[str, Any] = dict(
             memory_size=settings.memory_mb,
             timeout=Duration.seconds(settings.timeout_s),
             architecture=ARCHITECTURES[settings.arch],

@@ -14,10 +14,13 @@ The same code runs against AWS and against `infer serve`'s Lambda API (`--endpoi
 
 import json
 import re
-import statistics
 import time
 import uuid
 from base64 import b64decode
+from typing import Any
+
+from . import BenchError
+from .report import median
 
 GB_SECOND_USD = {"x86_64": 0.0000166667, "arm64": 0.0000133334}  # us-east-1 list prices
 REQUEST_USD = 0.20 / 1_000_000
@@ -72,7 +75,7 @@ def run(client, name: str, payload: dict, cold: int, warm: int, memories: list[i
     results = []
     try:
         for memory in memories or [original["MemorySize"]]:
-            samples = {"cold_ms": [], "init_ms": [], "restore_ms": [], "duration_ms": [], "billed_ms": [],
+            samples: dict[str, Any] = {"cold_ms": [], "init_ms": [], "restore_ms": [], "duration_ms": [], "billed_ms": [],
                        "max_memory_mb": [], "not_cold": 0, "warm_ms": [], "warm_duration_ms": [],
                        "warm_billed_ms": [], "url_ms": []}
             for index in range(cold):
@@ -103,20 +106,12 @@ def run(client, name: str, payload: dict, cold: int, warm: int, memories: list[i
             results.append({
                 "name": f"{name} @ {memory} MB", "kind": "infer", "default": False, "model": name,
                 "memory_mb": memory, "architecture": architecture, **samples,
-                "cost_per_million_usd": cost_per_million(statistics.median(billed), memory, architecture) if billed else None,
+                "cost_per_million_usd": cost_per_million(median(billed) or 0.0, memory, architecture) if billed else None,
             })
     finally:
         client.update_function_configuration(FunctionName=name, MemorySize=original["MemorySize"],
                                              Environment={"Variables": variables})
     return {"function": name, "results": results}
-
-
-class BenchError(Exception):
-    """A failure to report in one line; `code` is the exit code (2: the user's input)."""
-
-    def __init__(self, message: str, code: int = 1):
-        super().__init__(message)
-        self.code = code
 
 
 def measure(name: str, payload, cold: int, warm: int, memories: list[int], endpoint_url: str | None = None,
@@ -128,7 +123,8 @@ def measure(name: str, payload, cold: int, warm: int, memories: list[int], endpo
         from botocore.exceptions import BotoCoreError, ClientError
     except ImportError:
         raise BenchError("--function needs boto3: pip install 'infer[deploy]'", 2) from None
-    from infer.client import ClientError as CallError, post_json, sigv4_signer
+    from infer.client import ClientError as CallError
+    from infer.client import post_json, sigv4_signer
 
     try:
         session = boto3.Session(profile_name=profile, region_name=region or None)
@@ -150,19 +146,3 @@ def measure(name: str, payload, cold: int, warm: int, memories: list[int], endpo
         return run(client, name, payload, cold, warm, memories, url_caller, progress)
     except (BotoCoreError, ClientError, RuntimeError, CallError) as exc:
         raise BenchError(f"{name}: {exc}") from None
-
-
-def table(measured: dict) -> str:
-    def med(values):
-        values = [v for v in values if v is not None]
-        return f"{statistics.median(values):.1f}" if values else "-"
-
-    lines = [f"{measured['function']}: medians in ms (cold: client round trip of an invoke needing a new environment)",
-             f"  {'memory':>7}{'cold':>9}{'init':>9}{'restore':>9}{'duration':>10}{'warm':>8}{'warm dur':>10}"
-             f"{'URL rt':>8}{'$/1M req':>10}{'not cold':>10}"]
-    for r in measured["results"]:
-        cost = f"{r['cost_per_million_usd']:.2f}" if r["cost_per_million_usd"] is not None else "-"
-        lines.append(f"  {r['memory_mb']:>7}{med(r['cold_ms']):>9}{med(r['init_ms']):>9}{med(r['restore_ms']):>9}"
-                     f"{med(r['duration_ms']):>10}{med(r['warm_ms']):>8}{med(r['warm_duration_ms']):>10}"
-                     f"{med(r['url_ms']):>8}{cost:>10}{r['not_cold']:>10}")
-    return "\n".join(lines)

@@ -27,6 +27,7 @@ from pathlib import Path
 from infer.bench.warm import time_requests
 from infer.local.emulator import Emulator
 from infer.local.function import FunctionConfig, model_function
+from infer.runtime import contract
 
 RUNTIME_PACKAGES = ("numpy", "numpy.libs", "onnxruntime", "awslambdaric")
 TYPICAL_PACKAGES = RUNTIME_PACKAGES + ("fastapi", "starlette", "pydantic", "pydantic_core", "mangum", "anyio",
@@ -50,9 +51,9 @@ class Variant:
     def function(self, task_roots: dict, memory_mb: int) -> FunctionConfig:
         if self.kind == "infer":
             return model_function(self.artifact, name="model", memory_mb=memory_mb,
-                                  environment={"INFER_LOAD_STRATEGY": self.strategy})
+                                  environment={contract.LOAD_STRATEGY: self.strategy})
         return FunctionConfig(name="model", handler=self.handler, task_root=task_roots[self.kind], memory_mb=memory_mb,
-                              environment={"INFER_MODEL_PATH": str(self.artifact)})
+                              environment={contract.MODEL_PATH: str(self.artifact)})
 
 
 def package_dir(name: str) -> Path | None:
@@ -138,7 +139,7 @@ def wait_for_line(lines: list[str], timeout_s: float = 10.0) -> dict:
 
 
 def cold_sample(variant: Variant, body: bytes, task_roots: dict, memory_mb: int, warm: int) -> None:
-    files = [variant.artifact, Path(str(variant.artifact) + ".data")]
+    files = [variant.artifact, Path(contract.sidecar_path(str(variant.artifact)))]
     evict(files + [package_dir(p) for p in variant.packages] + [Path(task_roots.get(variant.kind, "/nonexistent"))])
     variant.samples["model_resident_after_evict_bytes"].append(resident_bytes(files))
     lines: list[str] = []
@@ -162,11 +163,11 @@ def bare_python_ms(artifact: Path, body: Path, samples: int, task_roots: dict, m
     script = ("import json, sys, numpy as np, floor\n"
               "x = np.asarray(json.load(open(sys.argv[1]))['instances'], dtype=np.float32)\n"
               "floor.session.run(None, {floor.session.get_inputs()[0].name: x})\n")
-    environment = {"INFER_MODEL_PATH": str(artifact), "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
+    environment = {contract.MODEL_PATH: str(artifact), "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
                    "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
     times = []
     for _ in range(samples):
-        evict([artifact, Path(str(artifact) + ".data"), Path(task_roots["floor"])]
+        evict([artifact, Path(contract.sidecar_path(str(artifact))), Path(task_roots["floor"])]
               + [package_dir(p) for p in RUNTIME_PACKAGES])
         start = time.perf_counter()
         subprocess.run([sys.executable, "-c", script, str(body)], check=True, cwd=task_roots["floor"], env=environment)
@@ -193,8 +194,8 @@ def variants_for(model: Path, info: dict, strategies, formats, baselines: bool, 
     return variants
 
 
-def run(model: Path, cold: int = 5, warm: int = 100, strategies=("lazy", "prefetch", "eager"),
-        formats=("onnx", "ort"), baselines: bool = True, memory_mb: int = 2048, progress=None,
+def run(model: Path, cold: int = 5, warm: int = 100, strategies=contract.STRATEGIES,
+        formats=contract.ARTIFACTS, baselines: bool = True, memory_mb: int = 2048, progress=None,
         default: tuple[str, str] = ("prefetch", "ort")) -> dict:
     """Measure one model; returns its results in `infer bench --json` form, plus bare-python timings."""
     model = Path(model).resolve()

@@ -16,8 +16,11 @@ import numpy as np
 import onnxruntime as ort
 
 from infer.convert.optimize import to_ort
+from infer.runtime import contract
+from infer.runtime.types import ORT_TYPES
 
-FEED_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64, "tensor(int32)": np.int32}
+# Numeric inputs a random request can be generated for (from the one datatype table).
+FEED_TYPES = {ort_type: dtype for ort_type, (dtype, _) in ORT_TYPES.items() if dtype is not None and dtype.kind in "fiu"}
 
 
 def main(model: Path, work: Path) -> dict:
@@ -31,7 +34,7 @@ def main(model: Path, work: Path) -> dict:
     values = np.random.default_rng(0).random(shape).astype(FEED_TYPES[first.type])
     (work / "request.json").write_text(json.dumps({"instances": values.tolist()}))
     ort_path = to_ort(model, work / (model.stem + ".ort"))
-    sidecar = Path(str(model) + ".data")
+    sidecar = Path(contract.sidecar_path(str(model)))
     size = model.stat().st_size + (sidecar.stat().st_size if sidecar.exists() else 0)
     return {"input": first.name, "shape": shape, "model_bytes": size, "ort": str(ort_path),
             "ort_bytes": os.path.getsize(ort_path)}

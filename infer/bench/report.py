@@ -15,9 +15,19 @@ def median(values) -> float | None:
 
 
 def percentile(values, q: int) -> float | None:
+    values = [v for v in values if v is not None]
     if len(values) < 2:
         return values[0] if values else None
     return statistics.quantiles(sorted(values), n=100, method="inclusive")[q - 1]
+
+
+def render(columns: list[tuple[str, int]], rows: list[list[str]], indent: str = "  ") -> str:
+    """A right-aligned text table; the first column is left-aligned. `columns` are (heading, width)."""
+    def line(cells):
+        (first, width), *rest = zip(cells, (w for _, w in columns))
+        return indent + f"{first:<{width}}" + "".join(f"{cell:>{w}}" for cell, w in rest)
+
+    return "\n".join([line([heading for heading, _ in columns]), *(line(row) for row in rows)])
 
 
 def config(cold: int, warm: int, memory_mb: int) -> dict:
@@ -48,6 +58,24 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
+VARIANT_COLUMNS = [("variant", 46), ("cold", 8), ("x floor", 9), ("x typical", 10), ("init", 8), ("wait", 8),
+                   ("1st inf", 9), ("warm p50", 10), ("p90", 8), ("p99", 8)]
+FUNCTION_COLUMNS = [("memory", 7), ("cold", 9), ("init", 9), ("restore", 9), ("duration", 10), ("warm", 8),
+                    ("warm dur", 10), ("URL rt", 8), ("$/1M req", 10), ("not cold", 10)]
+
+
+def function_table(measured: dict) -> str:
+    """`infer bench --function`: one row per memory size, medians in ms."""
+    rows = []
+    for r in measured["results"]:
+        cost = r["cost_per_million_usd"]
+        rows.append([str(r["memory_mb"]), *(_f(median(r[key]), 1) for key in (
+            "cold_ms", "init_ms", "restore_ms", "duration_ms", "warm_ms", "warm_duration_ms", "url_ms")),
+            _f(cost, 2), str(r["not_cold"])])
+    return (f"{measured['function']}: medians in ms (cold: client round trip of an invoke needing a new environment)\n"
+            + render(FUNCTION_COLUMNS, rows))
+
+
 def table(measured: list[dict]) -> str:
     """One block per model: medians of every variant, with ratios to the floor and the typical baseline."""
     lines = []
@@ -56,17 +84,16 @@ def table(measured: list[dict]) -> str:
         floor = next((median(r["cold_ms"]) for r in results if r["kind"] == "floor" and not r.get("informational")), None)
         typical = next((median(r["cold_ms"]) for r in results if r["kind"] == "typical"), None)
         lines.append(f"{Path(model['model']).name} ({size_text(model['model_bytes'])}), medians in ms")
-        lines.append(f"  {'variant':<46}{'cold':>8}{'x floor':>9}{'x typical':>10}{'init':>8}{'wait':>8}"
-                     f"{'1st inf':>9}{'warm p50':>10}{'p90':>8}{'p99':>8}")
+        rows = []
         for r in results:
             cold = median(r["cold_ms"])
             phases = {k: median(v) for k, v in r["phases_ms"].items()}
             warm = r["warm_ms"]
-            name = ("* " if r["default"] else "  ") + r["name"]
-            lines.append(
-                f"  {name:<46}{_f(cold, 1):>8}{_ratio(cold, floor):>9}{_ratio(cold, typical):>10}"
-                f"{_f(phases.get('init'), 1):>8}{_f(phases.get('load'), 1):>8}{_f(phases.get('first_inference'), 2):>9}"
-                f"{_f(median(warm), 3):>10}{_f(percentile(warm, 90), 3):>8}{_f(percentile(warm, 99), 3):>8}")
+            rows.append([("* " if r["default"] else "  ") + r["name"], _f(cold, 1), _ratio(cold, floor),
+                         _ratio(cold, typical), _f(phases.get("init"), 1), _f(phases.get("load"), 1),
+                         _f(phases.get("first_inference"), 2), _f(median(warm), 3), _f(percentile(warm, 90), 3),
+                         _f(percentile(warm, 99), 3)])
+        lines.append(render(VARIANT_COLUMNS, rows))
         lines.append("  * the variant `infer package` picks for this model. cold: client-observed first response of a "
                      "fresh environment; init: process start to ready; wait: the first request waiting for the model.")
     return "\n".join(lines)
@@ -84,8 +111,8 @@ def _ratio(value, base) -> str:
     return "-" if value is None or not base else f"{value / base:.2f}"
 
 
-def write_json(path: Path, measured: list[dict], settings: dict) -> None:
-    results = [r for model in measured for r in model["results"]]
+def write_json(path: Path, results: list[dict], settings: dict) -> None:
+    """The raw samples with the configuration they were measured in."""
     path.write_text(json.dumps({"config": settings, "results": results}, indent=1))
 
 

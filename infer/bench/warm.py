@@ -2,9 +2,10 @@
 
 import http.client
 import json
-import statistics
 import time
 from urllib.parse import urlsplit
+
+from .report import median, percentile
 
 
 def time_requests(url: str, path: str, body=None, count: int = 100, keep_alive: bool = True,
@@ -19,7 +20,7 @@ def time_requests(url: str, path: str, body=None, count: int = 100, keep_alive: 
         for _ in range(count):
             start = time.perf_counter()
             if conn is None:
-                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+                conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
             conn.request(method, path, body=payload, headers=headers)
             response = conn.getresponse()
             data = response.read()
@@ -37,7 +38,5 @@ def time_requests(url: str, path: str, body=None, count: int = 100, keep_alive: 
 
 def summary(samples_ms: list[float]) -> dict:
     """Median and tail percentiles, in milliseconds."""
-    ordered = sorted(samples_ms)
-    cuts = statistics.quantiles(ordered, n=100, method="inclusive") if len(ordered) > 1 else ordered * 99
-    return {"n": len(ordered), "p50_ms": statistics.median(ordered), "p90_ms": cuts[89], "p99_ms": cuts[98],
-            "min_ms": ordered[0], "max_ms": ordered[-1]}
+    return {"n": len(samples_ms), "p50_ms": median(samples_ms), "p90_ms": percentile(samples_ms, 90),
+            "p99_ms": percentile(samples_ms, 99), "min_ms": min(samples_ms), "max_ms": max(samples_ms)}

@@ -5,7 +5,7 @@ import json
 import os
 from pathlib import Path
 
-from infer.runtime.contract import SIDECAR_SUFFIX, sidecar_path
+from infer.runtime.contract import sidecar_path
 
 # Weights above this size go to a sidecar (OUT.onnx.data): onnxruntime memory-maps external data, so
 # a large model's session is created several times faster (see FACTS.md); small models stay one file.
@@ -13,7 +13,7 @@ EXTERNAL_DATA_MIN_BYTES = 64 * 1024 * 1024
 
 
 def sidecar(out: Path) -> Path:
-    return Path(sidecar_path(out))
+    return Path(sidecar_path(str(out)))
 
 
 def manifest_path(out: Path) -> Path:

@@ -22,12 +22,12 @@ def convert(model, request: Request, framework: str) -> Converted:
     need("onnxmltools", f"converting a {framework} model")
     from onnxmltools.convert.common.data_types import FloatTensorType
 
-    if framework == "xgboost":
-        from .xgb import XGBoostAdapter as Adapter
-    else:
-        from .lgbm import LightGBMAdapter as Adapter
-    adapter = Adapter(model, lib)
+    from .lgbm import LightGBMAdapter
+    from .xgb import XGBoostAdapter
+
+    adapter = (XGBoostAdapter if framework == "xgboost" else LightGBMAdapter)(model, lib)
     sample = _sample(adapter.n_features, request)
+    assert sample.array is not None  # a boosting model has one input: no per-column sample
     x = sample.array.astype(np.float32)
     opset = request.opset or DEFAULT_OPSET
     try:

@@ -21,7 +21,8 @@ import numpy as np
 
 from infer.runtime import __version__
 
-from . import artifacts, loading, optimize as post, parity
+from . import artifacts, loading, parity
+from . import optimize as post
 from .base import Request
 from .errors import ConvertError
 from .signature import Sample, check_dtype, io_signature, load_sample, parse_shape
@@ -108,7 +109,7 @@ def convert(
         out.parent.mkdir(parents=True, exist_ok=True)
         artifacts.save_model(converted.model, out)
     del converted.model  # large weights: do not keep a second copy while onnxruntime loads the file
-    report = {}
+    report: dict[str, object] = {}
     if optimize:
         with progress.step("optimising (onnxruntime extended graph optimisations, portable)"):
             post.optimize(out)
@@ -192,6 +193,7 @@ def _request(sample, input_shape, input_dtype, opset) -> Request:
     dtype = check_dtype(input_dtype)
     if opset is not None and not 9 <= opset <= _max_opset():
         raise ConvertError(f"--opset must be between 9 and {_max_opset()}; got {opset}")
+    loaded: Sample | None
     if isinstance(sample, np.ndarray):
         loaded = Sample(array=sample)
     else:

@@ -35,7 +35,8 @@ def sniff(path: Path) -> str:
         if any(n.endswith("/data.pkl") or n == "data.pkl" for n in names):
             return "torch-zip"
         raise ConvertError(f"{path} is a zip archive but not a PyTorch file; expected {WHAT_WE_CONVERT}")
-    if head[:1] == b"\x80" or head[:2] in (b"\x78\x9c", b"\x78\x01", b"\x78\xda", b"\x1f\x8b") or head[:3] == b"BZh" or head[:6] == b"\xfd7zXZ\x00":
+    compressed = head[:2] in (b"\x78\x9c", b"\x78\x01", b"\x78\xda", b"\x1f\x8b") or head[:3] == b"BZh" or head[:6] == b"\xfd7zXZ\x00"
+    if head[:1] == b"\x80" or compressed:
         return "pickle"  # plain pickle, or joblib's zlib/gzip/bz2/xz compressed pickle
     if head.lstrip().startswith(b"{") and b'"learner"' in head:
         return "xgboost-json"

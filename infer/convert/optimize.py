@@ -7,6 +7,8 @@ Both work on the files in place (through a temporary directory) and keep the sid
 import tempfile
 from pathlib import Path
 
+from infer.runtime.contract import SIDECAR_SUFFIX
+
 from . import artifacts
 from .errors import ConvertError, first_line
 
@@ -25,7 +27,7 @@ def optimize(out: Path) -> None:
         options.optimized_model_filepath = str(optimized)
         options.log_severity_level = 3
         if artifacts.sidecar(out).exists():
-            options.add_session_config_entry("session.optimized_model_external_initializers_file_name", out.name + artifacts.SIDECAR_SUFFIX)
+            options.add_session_config_entry("session.optimized_model_external_initializers_file_name", out.name + SIDECAR_SUFFIX)
             options.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "1024")
         try:
             ort.InferenceSession(str(out), options, providers=["CPUExecutionProvider"])

@@ -31,7 +31,8 @@ def convert(obj, request: Request, factory: str | None = None, progress=None) ->
         result = module(tensor)
     results = list(result) if isinstance(result, (tuple, list)) else [result]
     if not all(isinstance(r, torch.Tensor) for r in results):
-        raise ConvertError(f"{describe(module)} returns {type(result).__name__}; infer exports modules that return a tensor or a tuple of tensors")
+        raise ConvertError(f"{describe(module)} returns {type(result).__name__}; "
+                           "infer exports modules that return a tensor or a tuple of tensors")
     output_names = ["output"] if len(results) == 1 else [f"output_{i}" for i in range(len(results))]
     onx, exporter, notes = _export(module, tensor, output_names, request.opset, torch, progress)
     name_batch_axis(onx)
@@ -54,7 +55,8 @@ def _module(obj, factory: str | None, torch):
     if isinstance(obj, dict):
         state = next((obj[k] for k in CHECKPOINT_KEYS if isinstance(obj.get(k), dict)), obj)
         if factory is None:
-            raise ConvertError("this file holds a state dict (weights only), not a module; pass --factory module:function that builds the model")
+            raise ConvertError("this file holds a state dict (weights only), not a module; "
+                               "pass --factory module:function that builds the model")
         try:
             module = import_factory(factory)()
         except ConvertError:
@@ -82,20 +84,25 @@ def _example(module, request: Request) -> np.ndarray:
         arr = request.sample.array
         return np.ascontiguousarray(arr.astype(np.float32) if arr.dtype == np.float64 else arr)
     if request.input_shape is not None:
-        return generate(request.input_shape, request.input_dtype).array
+        return _array(generate(request.input_shape, request.input_dtype))
     first = next((m for m in module.modules() if not list(m.children()) and list(m.parameters(recurse=False))), None)
     in_features = getattr(first, "in_features", None)
     kind = getattr(first, "original_name", type(first).__name__)  # TorchScript keeps the class name there
     if kind == "Linear" and isinstance(in_features, int):
-        return generate((1, in_features), request.input_dtype).array
+        return _array(generate((1, in_features), request.input_dtype))
     raise ConvertError(
         f"cannot infer the input shape of {describe(module)}; pass --sample FILE.npy, "
         "or --input-shape 1x3x32x32 --input-dtype float32 (batch first)"
     )
 
 
+def _array(sample) -> np.ndarray:
+    assert sample.array is not None  # generate() makes a plain array
+    return sample.array
+
+
 def _export(module, tensor, output_names, opset, torch, progress):
-    notes = []
+    notes: list[str] = []
     scripted = isinstance(module, torch.jit.ScriptModule)
     modern = not scripted and _has("onnxscript")
     if modern:

@@ -3,7 +3,7 @@
 from . import parity
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("bytes", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
@@ -20,7 +20,8 @@ def summary(result) -> str:
     files = ", ".join(result.model_path.with_name(f).name for f in m["files"])
     lines = [
         f"wrote {files} ({_size(sum((result.model_path.parent / f).stat().st_size for f in m['files']))}) and {result.manifest_path.name}",
-        f"  model '{m['name']}' from {m['source']['model_class']} ({m['source']['framework']} {m['source']['framework_version']}), opset {m['opset']}",
+        f"  model '{m['name']}' from {m['source']['model_class']} "
+        f"({m['source']['framework']} {m['source']['framework_version']}), opset {m['opset']}",
         f"  inputs: {_tensors(m['inputs'])}",
         f"  outputs: {_tensors(m['outputs'])}",
     ]

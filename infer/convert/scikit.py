@@ -29,6 +29,7 @@ def convert(model, request: Request) -> Converted:
     if sample.columns is not None:
         feeds = {name: _feedable(col) for name, col in sample.columns.items()}
     else:
+        assert sample.array is not None  # a Sample holds an array or columns
         if sample.array.ndim != 2:
             raise ConvertError(f"a scikit-learn model takes a 2-D sample (rows x features); got shape {list(sample.array.shape)}")
         feeds = {"input": _feedable(sample.array)}
@@ -84,7 +85,8 @@ def _generated(model, request: Request) -> Sample:
         )
     if request.input_shape is not None:
         if len(request.input_shape) != 2:
-            raise ConvertError(f"a scikit-learn model takes rows x features; --input-shape must be like 1x4, got {'x'.join(map(str, request.input_shape))}")
+            shape = "x".join(map(str, request.input_shape))
+            raise ConvertError(f"a scikit-learn model takes rows x features; --input-shape must be like 1x4, got {shape}")
         return generate(request.input_shape, request.input_dtype)
     n_features = getattr(model, "n_features_in_", None)
     if not isinstance(n_features, int):

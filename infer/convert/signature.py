@@ -26,7 +26,7 @@ class Sample:
 
     @property
     def rows(self) -> int:
-        first = self.array if self.array is not None else next(iter(self.columns.values()))
+        first = self.array if self.array is not None else next(iter((self.columns or {}).values()))
         return int(first.shape[0])
 
 

@@ -49,6 +49,7 @@ def run_cdk(argv: list[str], log, env: dict[str, str] | None = None) -> None:
     except OSError as exc:
         raise DeployError(f"cannot run the CDK CLI ({argv[0]}): {exc.strerror}; install it: npm install -g aws-cdk") from None
     tail: list[str] = []
+    assert proc.stdout is not None  # stdout=PIPE
     with proc:
         for line in proc.stdout:
             line = line.rstrip()

@@ -18,9 +18,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from infer.package import PackageError
 from infer.runtime import contract
 from infer.runtime.manifest import served_name
-from infer.package import PackageError
 
 from . import DeployError, state
 from .cdk_cli import Outputs, deploy_argv, destroy_argv, outputs_from_file, run_cdk
@@ -111,9 +111,9 @@ def package_for_deploy(model: Path, options: DeployOptions, out: Path, log) -> t
 
     try:
         if options.package_format == "zip":
-            result = package_zip(model, out / "function.zip", options.arch, options.python, options.environment, log)
-            log(describe_zip(result))
-            return result.path, result.environment
+            zipped = package_zip(model, out / "function.zip", options.arch, options.python, options.environment, log)
+            log(describe_zip(zipped))
+            return zipped.path, zipped.environment
         result = write_context(model, out / "context", options.arch, options.python, environment=options.environment)
         log(describe(result))
         return result.out, {}

@@ -67,7 +67,7 @@ class FunctionUrlServer(Server):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start_background(self):
         self._thread = threading.Thread(target=self.serve_forever, name="function-url", daemon=True)

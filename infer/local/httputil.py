@@ -4,7 +4,6 @@ import json
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-
 DRAIN_LIMIT = 64 * 1024 * 1024
 
 
@@ -21,7 +20,8 @@ class BodyTooLarge(Exception):
 def read_body(handler: BaseHTTPRequestHandler, limit: int) -> bytes:
     """Read a request body sent with Content-Length or chunked; raise BodyTooLarge past `limit` bytes."""
     if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
-        parts, total = [], 0
+        parts: list[bytes] = []
+        total = 0
         while True:
             line = handler.rfile.readline(1024).split(b";", 1)[0].strip()
             try:

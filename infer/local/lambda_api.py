@@ -135,7 +135,7 @@ def configuration_changes(update) -> dict:
     """The FunctionConfig changes an UpdateFunctionConfiguration body asks for; ValueError says what is wrong."""
     if not isinstance(update, dict):
         raise ValueError("the request body must be a JSON object")
-    changes = {}
+    changes: dict[str, object] = {}
     if "Environment" in update:
         environment = update["Environment"]
         variables = environment.get("Variables", {}) if isinstance(environment, dict) else None
@@ -170,7 +170,7 @@ class LambdaApiServer(Server):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def update(self, changes: dict) -> None:
         if "environment" in changes:

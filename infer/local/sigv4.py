@@ -11,7 +11,7 @@ import hmac
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import quote, urlsplit
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -82,7 +82,7 @@ class SigV4Verifier:
             return "SignedHeaders must list, in order, headers that the request carries"
         amz_date = headers.get("x-amz-date", "")
         try:
-            stamp = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc).timestamp()
+            stamp = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC).timestamp()
         except ValueError:
             return f"x-amz-date {amz_date!r} is not YYYYMMDDTHHMMSSZ"
         if not amz_date.startswith(date):

@@ -174,7 +174,8 @@ def describe(result: PackageResult) -> str:
         "  dependencies  " + ", ".join(f"{k}=={v}" for k, v in sorted(result.requirements.items()))
         + f" (about {result.dependency_bytes / mb:.0f} MB)",
         f"  expected size about {result.added_bytes / mb:.0f} MB on top of the base image",
-        f"  sha256        {'verified now; the image skips the check at cold start' if spec.verified else 'no digests in the manifest; not checked'}",
+        "  sha256        " + ("verified now; the image skips the check at cold start" if spec.verified
+                              else "no digests in the manifest; not checked"),
         f"  loading       {spec.environment.get(contract.LOAD_STRATEGY)}, .{Path(spec.model_file).suffix.lstrip('.')}"
         + (f": {result.load.reason}" if result.load else "") + " (override: --strategy, --artifact)",
         f"Build it: podman build --platform {PLATFORMS[result.arch]} -t {Path(spec.model_file).stem} {result.out}",

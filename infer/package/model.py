@@ -3,7 +3,8 @@
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infer.runtime import contract, manifest as manifests
+from infer.runtime import contract
+from infer.runtime import manifest as manifests
 
 from . import PackageError
 
@@ -48,7 +49,8 @@ def model_files(model: str | Path) -> ModelFiles:
     sidecar = Path(contract.sidecar_path(str(model)))
     if sidecar.is_file() and sidecar not in found.sidecars:
         if manifest.get("files"):
-            raise PackageError(f"{sidecar} is beside the model but {manifest_path.name} does not list it; "
+            raise PackageError(f"{sidecar} is beside the model but {found.manifest.name if found.manifest else 'its manifest'} "
+                               "does not list it; "
                                "convert the model again so the manifest covers its weights")
         found.sidecars.append(sidecar)
     return found

@@ -1,6 +1,7 @@
 """Pinned requirements: the exact versions of the runtime's dependencies that infer runs with here."""
 
 from importlib import metadata
+from pathlib import Path
 
 RUNTIME_PACKAGES = ("numpy", "onnxruntime")  # what infer/runtime imports; their other requirements are unused
 RIC_PACKAGES = ("awslambdaric",)  # only where the base image has no Runtime Interface Client
@@ -21,7 +22,7 @@ def installed_size_bytes(packages) -> int:
     for name in packages:
         for file in metadata.distribution(name).files or []:
             try:
-                total += file.locate().stat().st_size
+                total += Path(file.locate()).stat().st_size
             except OSError:
                 pass
     return total

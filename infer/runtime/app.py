@@ -1,11 +1,12 @@
 """Routes an HTTP request to the endpoint that serves it; every failure becomes {"error": ...}."""
 
+import os
 import re
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from urllib.parse import unquote
-import os
 
 from . import __version__, v1, v2
 from .errors import BadRequest, InferError, MethodNotAllowed, NotFound
@@ -85,7 +86,7 @@ def server_metadata(request: Request) -> Response:
 
 def model_metadata(request: Request, name: str, version: str | None = None) -> Response:
     model = _model_named(name, version).get()
-    body = {
+    body: dict[str, object] = {
         "name": model.name,
         "versions": [MODEL_VERSION],
         "platform": "onnxruntime_onnx",
@@ -99,7 +100,7 @@ def model_metadata(request: Request, name: str, version: str | None = None) -> R
 
 _NAME = r"(?P<name>[^/:]+)"
 _MODEL = rf"/v2/models/{_NAME}(?:/versions/(?P<version>[^/]+))?"
-ROUTES = [
+ROUTES: list[tuple[re.Pattern, dict[str, Callable[..., Response]]]] = [
     (re.compile(rf"/v1/models/{_NAME}:predict"), {"POST": predict}),
     (re.compile(r"/predict"), {"POST": predict}),
     (re.compile(rf"{_MODEL}/infer"), {"POST": infer}),

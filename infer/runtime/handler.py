@@ -6,9 +6,11 @@ INFER_LOAD_STRATEGY says: `lazy` on the first request that needs it, `prefetch` 
 first request waits for it), `eager` right here, inside init.
 """
 
+# isort: off
 from . import preload  # first: the model's read overlaps the imports below
 from . import app, events, metrics
 from .model import begin, holder
+# isort: on
 
 begin(preload.strategy())
 

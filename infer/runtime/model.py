@@ -12,12 +12,13 @@ import sys
 import threading
 import time
 
-import numpy as np
 import onnxruntime as ort
 
-from . import contract, manifest as manifests, preload
+from . import contract, preload
+from . import manifest as manifests
 from .errors import ModelUnavailable
 from .types import TensorSpec
+
 
 class Model:
     """A loaded session with its signature."""
@@ -100,8 +101,8 @@ class ModelHolder:
     def __init__(self, path: str, name: str | None = None):
         self.path = path
         self._name = name
-        self._manifest = None
-        self._model = None
+        self._manifest: dict | None = None
+        self._model: Model | None = None
         self._lock = threading.Lock()
         self._waits = threading.local()
 
@@ -109,9 +110,11 @@ class ModelHolder:
     def manifest(self) -> dict:
         if self._manifest is None:
             try:
-                self._manifest = manifests.read(self.path)
+                manifest = manifests.read(self.path)
             except manifests.ManifestError as exc:
                 raise ModelUnavailable(str(exc)) from None
+            self._manifest = manifest
+            return manifest
         return self._manifest
 
     @property

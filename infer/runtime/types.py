@@ -25,7 +25,8 @@ _TABLE = (
 # Open Inference Protocol datatype -> numpy dtype (BF16 has no numpy dtype and is not served).
 DATATYPES = {datatype: np.dtype(dtype) for datatype, dtype, _, _ in _TABLE}
 # ONNX Runtime type string -> (numpy dtype, Open Inference Protocol datatype).
-ORT_TYPES = {ort_type: (dtype, datatype) for datatype, dtype, ort_type, _ in _TABLE}
+ORT_TYPES: dict[str, tuple[np.dtype | None, str]] = {
+    ort_type: (np.dtype(dtype), datatype) for datatype, dtype, ort_type, _ in _TABLE}
 # ONNX TensorProto element type -> Open Inference Protocol datatype (what `infer convert` records).
 ONNX_DATATYPES = {elem: datatype for datatype, _, _, elem in _TABLE} | {16: "BF16"}
 
@@ -48,6 +49,8 @@ class TensorSpec:
     def __init__(self, name: str, ort_type: str, shape):
         self.name = name
         self.ort_type = ort_type
+        self.dtype: np.dtype | None
+        self.datatype: str
         self.dtype, self.datatype = ORT_TYPES.get(ort_type, (None, ort_type))
         self.shape = [d if isinstance(d, int) and d >= 0 else None for d in (shape or [])]
 

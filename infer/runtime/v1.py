@@ -42,7 +42,7 @@ def _decode_rows(instances, model: Model) -> dict:
     if len(specs) == 1 and not isinstance(instances[0], dict):
         return {specs[0].name: to_array(instances, specs[0], "instances")}
     names = [s.name for s in specs]
-    columns = {name: [] for name in names}
+    columns: dict[str, list] = {name: [] for name in names}
     for i, instance in enumerate(instances):
         if not isinstance(instance, dict):
             raise BadRequest(

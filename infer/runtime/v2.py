@@ -9,16 +9,16 @@ JSON "data" unless binary output was asked for, per output or with "binary_data_
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import json
 import struct
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import BadRequest
 from .events import Request, dump_json, parse_json
-from .tensors import MAX_DIMS as MAX_RANK, check_shape, to_array, to_json
+from .tensors import MAX_DIMS as MAX_RANK
+from .tensors import check_shape, to_array, to_json
 from .types import DATATYPES, TensorSpec, datatype_of
 
 if TYPE_CHECKING:
@@ -192,7 +192,8 @@ def _from_binary(raw: bytes, shape: list[int], datatype: str, where: str) -> np.
 
 
 def _unpack_bytes(raw: bytes, count: int, where: str) -> list[str]:
-    items, pos = [], 0
+    items: list[str] = []
+    pos = 0
     while pos < len(raw):
         if pos + 4 > len(raw):
             raise BadRequest(f"{where}: BYTES element {len(items)} has a truncated length prefix")
@@ -232,7 +233,7 @@ def encode(model: Model, request: InferRequest, results: dict) -> tuple[object, 
     outputs, chunks = [], []
     for name, binary in request.outputs:
         array = np.asarray(results[name])
-        entry = {"name": name, "datatype": _datatype_of(array, specs[name]), "shape": list(array.shape)}
+        entry: dict[str, object] = {"name": name, "datatype": _datatype_of(array, specs[name]), "shape": list(array.shape)}
         if binary:
             chunk = _to_binary(array)
             entry["parameters"] = {"binary_data_size": len(chunk)}

@@ -6,7 +6,6 @@ import shutil
 import pytest
 
 from helpers import MODELS
-
 from infer.deploy.deployer import DeployOptions, synthesise
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")

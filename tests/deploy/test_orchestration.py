@@ -7,7 +7,6 @@ import sys
 import pytest
 
 from helpers import INFER, MODELS
-
 from infer.client import resolve
 from infer.deploy import DeployError, state
 from infer.deploy.cdk_cli import deploy_argv, destroy_argv, parse_outputs, run_cdk

@@ -10,7 +10,6 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 
 from helpers import INFER, MODELS, ServeProcess, call
-
 from infer.local.sigv4 import Credentials, SigV4Verifier
 
 KEYS = Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")

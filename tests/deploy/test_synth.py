@@ -8,7 +8,6 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from helpers import INFER, MODELS
-
 from infer.deploy import DeployError
 from infer.deploy.deployer import DeployOptions, synthesise
 

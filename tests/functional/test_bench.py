@@ -70,7 +70,7 @@ def test_function_bench_through_the_emulated_lambda_api(tmp_path):
     assert document["config"]["memory_sizes_mb"] == [1024, 2048]
     by_memory = {r["memory_mb"]: r for r in document["results"]}
     assert set(by_memory) == {1024, 2048}
-    for memory, r in by_memory.items():
+    for r in by_memory.values():
         assert r["not_cold"] == 0 and len(r["cold_ms"]) == 2, "every forced cold start really was cold"
         assert len(r["init_ms"]) == 2 and all(ms > 0 for ms in r["init_ms"])
         assert len(r["warm_ms"]) == 4 and len(r["url_ms"]) == 4

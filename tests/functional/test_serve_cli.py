@@ -84,7 +84,7 @@ def test_parallel_requests_start_parallel_environments_and_ctrl_c_cleans_up():
         for t in threads:
             t.join()
         assert statuses == [200, 200, 200]
-        assert len([l for l in server.log_lines("REPORT", count=3) if "Init Duration" in l]) == 3
+        assert len([line for line in server.log_lines("REPORT", count=3) if "Init Duration" in line]) == 3
         children = descendants(server.proc.pid)
         assert len(children) == 3, "one awslambdaric process per environment"
         assert server.interrupt() == 0

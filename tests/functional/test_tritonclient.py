@@ -5,7 +5,7 @@ import pytest
 import tritonclient.http as triton
 from onnx import TensorProto, helper
 
-from helpers import MODELS, ServeProcess, make_model
+from helpers import ServeProcess, make_model
 
 SETOSA = [5.1, 3.5, 1.4, 0.2]
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from helpers import MODELS
-
 from infer.package.context import write_context
 from infer.podman import Podman
 

@@ -6,9 +6,8 @@ import time
 import pytest
 
 from helpers import call, descendants
-
-from infer.local.emulator import Emulator
 from infer.local.container import ContainerFunction
+from infer.local.emulator import Emulator
 from infer.podman import ULIMITS
 
 IRIS_ROW = {"instances": [[5.1, 3.5, 1.4, 0.2]]}

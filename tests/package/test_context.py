@@ -11,7 +11,6 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from helpers import INFER, MODELS
-
 from infer.package import PackageError
 from infer.package.context import write_context
 

@@ -9,13 +9,11 @@ from pathlib import Path
 import pytest
 
 from helpers import INFER, MODELS, call
-
 from infer.local.emulator import Emulator
 from infer.local.function import FunctionConfig
-from infer.runtime.contract import HANDLER as RUNTIME_HANDLER
-from infer.package import PackageError
-from infer.package import zip_route
+from infer.package import PackageError, zip_route
 from infer.package.zip_route import package_zip, pip_argv
+from infer.runtime.contract import HANDLER as RUNTIME_HANDLER
 
 HOST_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 

@@ -12,7 +12,7 @@ PROBE = """
 import json, sys
 before = set(sys.modules)
 import infer.runtime.handler
-new = sorted(set(sys.modules) - before)
+new = [name for name in sys.modules if name not in before]  # in import order
 print(json.dumps({"new": new, "stdlib": sorted(sys.stdlib_module_names), "file": infer.runtime.handler.__file__}))
 """
 
@@ -39,6 +39,12 @@ def test_runtime_imports_only_stdlib_numpy_and_onnxruntime(tmp_path):
     ours = sorted(name for name in result["new"] if name.split(".")[0] == "infer")
     assert all(name == "infer" or name.startswith("infer.runtime") for name in ours), ours
     assert "onnxruntime" in top_level and "numpy" in top_level
+
+
+def test_preload_runs_before_numpy_and_onnxruntime_import(tmp_path):
+    """The prefetch strategy's read-ahead overlaps the heavy imports only if the handler imports it first."""
+    order = imported_by_runtime(stage_runtime(tmp_path))["new"]
+    assert order.index("infer.runtime.preload") < order.index("numpy") < order.index("onnxruntime"), order[:12]
 
 
 def test_staged_runtime_is_the_runtime_alone_and_precompiled(tmp_path):
