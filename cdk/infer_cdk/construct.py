@@ -14,6 +14,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk.aws_ecr_assets import Platform
 from constructs import Construct
 
+from infer.runtime import contract
 from infer.runtime.contract import HANDLER
 
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
@@ -28,8 +29,8 @@ class FunctionSettings:
 
     asset: str  # the build context directory (image) or the deployment zip (zip)
     package_format: str = "image"  # image | zip
-    arch: str = "arm64"
-    python: str = "3.12"
+    arch: str = contract.DEFAULT_ARCH
+    python: str = contract.DEFAULT_PYTHON
     memory_mb: int = 2048
     timeout_s: int = 30
     ephemeral_storage_mb: int = 512

@@ -36,8 +36,8 @@ class DeployOptions:
     profile: str | None = None
     memory_mb: int = 2048  # until the benchmark picks a default
     timeout_s: int = 30
-    arch: str = "arm64"
-    python: str = "3.12"
+    arch: str = contract.DEFAULT_ARCH
+    python: str = contract.DEFAULT_PYTHON
     package_format: str = "image"
     public: bool = False
     reserved_concurrency: int | None = None
@@ -63,7 +63,7 @@ class DeployOptions:
             (not (self.reserved_concurrency and self.provisioned_concurrency)
              or self.provisioned_concurrency <= self.reserved_concurrency,
              "--provisioned-concurrency cannot exceed --reserved-concurrency"),
-            (self.package_format == "image" or self.python != "3.11",
+            (self.package_format == "image" or self.python in contract.SNAPSTART_PYTHON_VERSIONS,
              "the zip route uses SnapStart, which needs --python 3.12 or newer"),
             (not any(key.lower().startswith("aws:") for key in self.tags),
              "--tag keys may not start with aws: (AWS reserves them)"),

@@ -19,9 +19,9 @@ from .dockerfile import ImageSpec, check_environment, render_dockerfile, render_
 from .model import ModelFiles, model_files, sha256_of
 from .requirements import RIC_PACKAGES, RUNTIME_PACKAGES, installed_size_bytes, pins, render_requirements
 
-ARCHITECTURES = ("arm64", "x86_64")
-PYTHONS = ("3.11", "3.12", "3.13", "3.14")  # Lambda's Python runtimes (SnapStart from 3.12)
-PLATFORMS = {"arm64": "linux/arm64", "x86_64": "linux/amd64"}
+ARCHITECTURES = contract.ARCHITECTURES
+PYTHONS = contract.PYTHON_VERSIONS
+PLATFORMS = contract.OCI_PLATFORMS
 
 
 @dataclass
@@ -61,7 +61,7 @@ def prepare_out(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def write_context(model: str | Path, out: str | Path, arch: str = "arm64", python: str = "3.12",
+def write_context(model: str | Path, out: str | Path, arch: str = contract.DEFAULT_ARCH, python: str = contract.DEFAULT_PYTHON,
                   base_image: str | None = None, environment: dict[str, str] | None = None,
                   ca_bundle: str | Path | None = None, strategy: str | None = None,
                   artifact: str | None = None) -> PackageResult:

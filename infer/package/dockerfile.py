@@ -16,7 +16,7 @@ class ImageSpec:
     """What the Dockerfile says: the base, where the model is, and the variables the function runs with."""
 
     model_file: str  # the model's file name under model/
-    python: str = "3.12"
+    python: str = contract.DEFAULT_PYTHON
     base_image: str | None = None  # None: the AWS Lambda Python base image, which has its own RIC
     verified: bool = False  # infer package checked every sha256 in the manifest
     environment: dict[str, str] = field(default_factory=dict)

@@ -77,7 +77,7 @@ def write_zip(root: Path, out: Path) -> None:
                     archive.writestr(info, f.read())
 
 
-def package_zip(model: str | Path, out: str | Path, arch: str = "arm64", python: str = "3.12",
+def package_zip(model: str | Path, out: str | Path, arch: str = contract.DEFAULT_ARCH, python: str = contract.DEFAULT_PYTHON,
                 environment: dict[str, str] | None = None, log=None, strategy: str | None = None) -> ZipResult:
     check_options(arch, python)
     environment = dict(environment or {})

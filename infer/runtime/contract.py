@@ -33,6 +33,14 @@ SWITCH_ON = ("on", "1", "true")
 # Weights kept beside the model (`model.onnx` -> `model.onnx.data`), referred to by file name.
 SIDECAR_SUFFIX = ".data"
 
+# Lambda's platforms: instruction set architectures (with their OCI platform) and Python runtimes.
+ARCHITECTURES = ("arm64", "x86_64")
+DEFAULT_ARCH = "arm64"  # Graviton: about 20% cheaper per GB-second
+OCI_PLATFORMS = {"arm64": "linux/arm64", "x86_64": "linux/amd64"}
+PYTHON_VERSIONS = ("3.11", "3.12", "3.13", "3.14")
+DEFAULT_PYTHON = "3.12"
+SNAPSTART_PYTHON_VERSIONS = ("3.12", "3.13", "3.14")
+
 # Lambda's limits.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # function URL and synchronous invoke, request and response
 MIN_MEMORY_MB, MAX_MEMORY_MB = 128, 10240
@@ -95,10 +103,10 @@ def variable_problem(name: str, value: str, host_process: bool = False) -> str |
     on one line, and a valid value for infer's own variables. With `host_process`: also none of the
     variables that would run code in a process on this machine.
     """
-    if not _is_variable_name(name):
-        return f"environment variable name {name!r} is not valid (a letter, then letters, digits and _)"
     if name in LAMBDA_RESERVED_VARIABLES or name.startswith(LAMBDA_RESERVED_PREFIXES):
         return f"environment variable {name} is reserved by Lambda (AWS_*, LAMBDA_TASK_ROOT, _HANDLER, TZ, ...)"
+    if not _is_variable_name(name):
+        return f"environment variable name {name!r} is not valid (a letter, then letters, digits and _)"
     if host_process and (name.upper() in HOST_UNSAFE_VARIABLES or name.upper().startswith(HOST_UNSAFE_PREFIXES)):
         return (f"environment variable {name} may not be set here: it would run code or change what is loaded "
                 "in the emulator's processes")
