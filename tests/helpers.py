@@ -96,10 +96,10 @@ def alive(pid: int) -> bool:
 class ServeProcess:
     """`infer serve ... --port 0` as a user runs it; stderr is collected line by line."""
 
-    def __init__(self, *args: str):
+    def __init__(self, *args: str, executable: str = INFER, cwd: str | Path = ROOT):
         self.proc = subprocess.Popen(
-            [INFER, "serve", *args, "--port", "0"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+            [executable, "serve", *args, "--port", "0"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
         )
         self.stderr: list[str] = []
         self._readers = [threading.Thread(target=self._read_stderr, daemon=True)]

@@ -14,7 +14,6 @@
 import json
 import re
 import shutil
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,13 +81,14 @@ def stack_name(name: str) -> str:
     return f"infer-{cleaned}"[:128]
 
 
-def cdk_app_dir() -> Path:
-    import infer
-
-    path = Path(infer.__file__).resolve().parent.parent / "cdk"
-    if not (path / "infer_cdk").is_dir():
-        raise DeployError(f"the CDK app is not at {path}; run infer from a checkout of its repository")
-    return path
+def cdk_app():
+    """The CDK app (`infer_cdk`, shipped with infer); its libraries come with the deploy extra."""
+    try:
+        from infer_cdk import stack
+    except ImportError as exc:
+        raise DeployError(f"infer deploy needs the AWS CDK libraries ({exc.name} is missing): "
+                          "pip install 'infer[deploy]'") from None
+    return stack
 
 
 def synth_config(name: str, asset: Path, options: DeployOptions, environment: dict[str, str]) -> dict:
@@ -129,8 +129,7 @@ def synthesise(model: str | Path, options: DeployOptions, out: str | Path, log=p
     log(f"[1/2] packaging {model} ({options.package_format}, {options.arch}, Python {options.python})")
     asset, environment = package_for_deploy(model, options, out / "package", log)
     log(f"[2/2] synthesising stack {stack_name(name)} with cdk-nag's AwsSolutions checks")
-    sys.path.insert(0, str(cdk_app_dir()))
-    from infer_cdk.stack import synth
+    synth = cdk_app().synth
 
     assembly = out / "cdk.out"
     shutil.rmtree(assembly, ignore_errors=True)

@@ -92,11 +92,6 @@ def test_zip_route_uses_snapstart_on_a_published_version(synthesised):
 
 
 def test_an_unacknowledged_finding_fails_the_synth(monkeypatch, tmp_path):
-    import sys
-
-    from infer.deploy.deployer import cdk_app_dir
-
-    sys.path.insert(0, str(cdk_app_dir()))
     import infer_cdk.stack
 
     monkeypatch.setattr(infer_cdk.stack, "ACKNOWLEDGED", {})
