@@ -329,8 +329,10 @@ def deploy(
             return
         outputs = deploy_model(model, options, out, log=typer.echo)
     except DeployError as exc:
-        raise fail(str(exc), 1) from None
-    typer.echo(f"Function URL ({outputs.auth}): {outputs.url}\n  function {outputs.function_name}, logs {outputs.log_group}\n"
+        raise fail(str(exc), exc.code) from None
+    url = (f"Function URL ({outputs.auth}): {outputs.url}" if outputs.url
+           else "warning: the stack reported no function URL (see the CloudFormation console)")
+    typer.echo(f"{url}\n  function {outputs.function_name}, logs {outputs.log_group}\n"
                f"  try: infer predict {name or served_name(model)} --data '[[...]]'")
 
 
@@ -345,7 +347,7 @@ def destroy(
     try:
         stack = destroy_stack(name, log=typer.echo)
     except DeployError as exc:
-        raise fail(str(exc), 1) from None
+        raise fail(str(exc), exc.code) from None
     typer.echo(f"destroyed {stack}")
 
 

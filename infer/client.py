@@ -82,6 +82,9 @@ def resolve(target: str, auth: str = "auto", region: str | None = None,
             known = ", ".join(sorted(state.load_all())) or "none yet"
             raise ClientError(f"{target!r} is neither an http(s) URL nor a function deployed from here "
                               f"(saved: {known}; see infer deploy)")
+        if not record.get("url"):
+            raise ClientError(f"{target} was deployed (stack {record.get('stack')}) but no function URL was recorded for it; "
+                              "deploy it again, or give its URL")
         target, saved_auth, region = record["url"], record.get("auth"), region or record.get("region")
         profile = profile or record.get("profile")
     host = (urlsplit(target).hostname or "").lower()

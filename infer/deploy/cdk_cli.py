@@ -59,9 +59,42 @@ def run_cdk(argv: list[str], log, env: dict[str, str] | None = None) -> None:
         raise DeployError(f"`cdk {argv[1]}` failed (exit {proc.returncode}): " + " | ".join(t for t in tail if t)[-600:])
 
 
-def outputs_from_file(path: Path, stack: str) -> Outputs:
+def read_outputs(path: Path, stack: str, region: str | None = None, profile: str | None = None) -> Outputs:
+    """The stack's outputs, from `cdk deploy --outputs-file`; when that file has none for the stack, read back
+    from CloudFormation itself (see outputs_from_stack)."""
     try:
-        text = Path(path).read_text()
-    except OSError:
-        raise DeployError(f"the CDK CLI wrote no outputs file ({path}); the deployment did not finish") from None
-    return parse_outputs(text, stack)
+        return parse_outputs(Path(path).read_text(), stack)
+    except (OSError, DeployError):
+        return outputs_from_stack(stack, region, profile)
+
+
+def outputs_from_stack(stack: str, region: str | None, profile: str | None) -> Outputs:
+    """The stack's Outputs through the CloudFormation API; without them (a local AWS-compatible API may not
+    resolve outputs), the function and log group among the stack's resources, and the URL through Lambda."""
+    try:
+        import boto3
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        raise DeployError("reading the stack back needs boto3: pip install 'infer[deploy]'") from None
+    try:
+        session = boto3.Session(profile_name=profile, region_name=region)
+        cloudformation = session.client("cloudformation")
+        described = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
+        values = {o.get("OutputKey"): o.get("OutputValue") for o in described.get("Outputs") or []}
+        if values.get("FunctionName"):
+            return parse_outputs(json.dumps({stack: values}), stack)
+        resources = cloudformation.describe_stack_resources(StackName=stack)["StackResources"]
+        physical = {r.get("ResourceType"): r.get("PhysicalResourceId") for r in resources}
+        function_name = physical.get("AWS::Lambda::Function")
+        if not function_name:
+            raise DeployError(f"stack {stack} has no Lambda function; see the CloudFormation console")
+        aliases = [r.get("PhysicalResourceId") or "" for r in resources if r.get("ResourceType") == "AWS::Lambda::Alias"]
+        qualifier = {"Qualifier": aliases[0].rsplit(":", 1)[-1]} if aliases else {}
+        try:
+            url = session.client("lambda").get_function_url_config(FunctionName=function_name, **qualifier)
+        except ClientError:
+            url = {}  # the stack made no URL (or the API does not know of it)
+        return Outputs(url.get("FunctionUrl", ""), function_name, physical.get("AWS::Logs::LogGroup") or "",
+                       url.get("AuthType", "AWS_IAM"))
+    except (BotoCoreError, ClientError) as exc:
+        raise DeployError(f"cannot read stack {stack} back from CloudFormation: {exc}") from None

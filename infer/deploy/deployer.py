@@ -1,12 +1,15 @@
 """`infer deploy MODEL`, step by step:
 
-1. Package the model into DIR/package: a container build context (default) or a deployment zip.
-2. Synthesise the CDK app in cdk/ into DIR/cdk.out (template and assets), with cdk-nag's AwsSolutions
-   checks; any finding that is not acknowledged with a reason fails here. `--synth-only` stops here,
-   offline, with no AWS account and no Docker.
-3. Check the prerequisites: the CDK CLI, a container builder, credentials, a region, the CDK bootstrap.
-4. `cdk deploy --app DIR/cdk.out`, which builds and pushes the image and creates the stack.
-5. Read the stack outputs, print the function URL, and save it so `infer predict NAME` finds it.
+1. Check the options, then the prerequisites: Node.js and the CDK CLI, a container builder (image route),
+   credentials, a region, the CDK bootstrap. Anything missing is named with its fix (exit code 2) before
+   anything is built or uploaded.
+2. Package the model into DIR/package: a container build context (default) or a deployment zip.
+3. Synthesise the CDK app (`infer_cdk`) into DIR/cdk.out (template and assets), with cdk-nag's AwsSolutions
+   checks; any finding that is not acknowledged with a reason fails here. `--synth-only` does steps 2 and 3
+   only, offline, with no AWS account and no Docker.
+4. `cdk deploy --app DIR/cdk.out`, which builds and pushes the image (or uploads the zip) and creates the stack.
+5. Read the stack outputs back (the CLI's outputs file, else CloudFormation), print the function URL, and
+   save the deployment so `infer predict NAME` and `infer destroy NAME` find it.
 
 `infer destroy NAME` runs `cdk destroy` on the saved assembly and forgets the function.
 """
@@ -22,7 +25,7 @@ from infer.runtime import contract
 from infer.runtime.manifest import served_name
 
 from . import DeployError, state
-from .cdk_cli import Outputs, deploy_argv, destroy_argv, outputs_from_file, run_cdk
+from .cdk_cli import Outputs, deploy_argv, destroy_argv, read_outputs, run_cdk
 from .prerequisites import check
 
 LOG_RETENTION_DAYS = 30
@@ -73,7 +76,7 @@ class DeployOptions:
             checks.append((False, f"--env: {exc}"))
         for ok, message in checks:
             if not ok:
-                raise DeployError(message)
+                raise DeployError(message, 2)
 
 
 def stack_name(name: str) -> str:
@@ -144,19 +147,21 @@ def synthesise(model: str | Path, options: DeployOptions, out: str | Path, log=p
 
 
 def deploy(model: str | Path, options: DeployOptions, out: str | Path | None = None, log=print,
-           runner=run_cdk, checker=check) -> Outputs:
-    """All five steps; `runner` and `checker` are the CDK CLI and the prerequisite check (tests swap them)."""
+           runner=run_cdk, checker=check, reader=read_outputs) -> Outputs:
+    """All five steps, the prerequisites checked before anything is built; `runner`, `checker` and `reader`
+    are the CDK CLI, the prerequisite check and the outputs reader (tests swap them)."""
+    options.validate()
     name = options.name or served_name(model)
     out = Path(out) if out else state.config_dir() / "deployments" / name
-    result = synthesise(model, options, out, log)
     missing = checker(options.package_format, options.region, options.profile)
     if missing:
-        raise DeployError("cannot deploy yet; missing:\n" + "\n".join(f"  - {item}" for item in missing))
+        raise DeployError("cannot deploy yet; missing:\n" + "\n".join(f"  - {item}" for item in missing), 2)
+    result = synthesise(model, options, out, log)
     outputs_file = out / "outputs.json"
     outputs_file.unlink(missing_ok=True)
-    log(f"deploying {result.stack_name} (this builds and pushes the image; it takes a few minutes)")
+    log(f"deploying {result.stack_name} (this uploads the package and creates the stack; it takes a few minutes)")
     runner(deploy_argv(["cdk"], result.outdir, result.stack_name, outputs_file, options.profile), log)
-    outputs = outputs_from_file(outputs_file, result.stack_name)
+    outputs = reader(outputs_file, result.stack_name, options.region, options.profile)
     state.save(name, {"url": outputs.url, "auth": outputs.auth, "region": options.region,
                       "profile": options.profile, "stack": result.stack_name, "function_name": outputs.function_name,
                       "log_group": outputs.log_group, "assembly": str(result.outdir)})

@@ -29,6 +29,9 @@ def check(package_format: str, region: str | None, profile: str | None = None, e
     `session` is a botocore session (made from `profile` when None); tests pass one with stubbed clients."""
     environ = os.environ if environ is None else environ
     missing = []
+    if which("node") is None:
+        missing.append(Missing("Node.js (node), which the CDK CLI and the CDK libraries run on",
+                               "install Node.js 20 or newer (Debian/Ubuntu: apt-get install nodejs npm)"))
     if which("cdk") is None:
         missing.append(Missing("the AWS CDK CLI (cdk)", "install it with npm install -g aws-cdk (needs Node.js 20+)"))
     if package_format == "image" and container_builder(environ, which) is None:

@@ -5,7 +5,7 @@ from botocore.stub import Stubber
 
 from infer.deploy.prerequisites import BOOTSTRAP_PARAMETER, check
 
-ALL_TOOLS = {"cdk": "/usr/bin/cdk", "docker": "/usr/bin/docker", "podman": "/usr/bin/podman"}
+ALL_TOOLS = {"node": "/usr/bin/node", "cdk": "/usr/bin/cdk", "docker": "/usr/bin/docker", "podman": "/usr/bin/podman"}
 
 
 def which_from(tools):
@@ -50,20 +50,20 @@ def test_everything_present(monkeypatch):
 
 def test_no_cdk_cli(monkeypatch):
     with_credentials(monkeypatch)
-    missing = check("zip", "eu-west-1", environ={}, which=which_from({}), session=StubbedSession(True))
+    missing = check("zip", "eu-west-1", environ={}, which=which_from({"node": "x"}), session=StubbedSession(True))
     assert [str(m) for m in missing] == ["the AWS CDK CLI (cdk): install it with npm install -g aws-cdk (needs Node.js 20+)"]
 
 
 def test_no_container_builder(monkeypatch):
     with_credentials(monkeypatch)
-    tools = {"cdk": "/usr/bin/cdk", "podman": "/usr/bin/podman"}
+    tools = {"node": "/usr/bin/node", "cdk": "/usr/bin/cdk", "podman": "/usr/bin/podman"}
     (missing,) = check("image", "eu-west-1", environ={}, which=which_from(tools), session=StubbedSession(True))
     assert str(missing) == "a container builder (docker not found): set CDK_DOCKER=podman"
-    (missing,) = check("image", "eu-west-1", environ={}, which=which_from({"cdk": "x"}), session=StubbedSession(True))
+    (missing,) = check("image", "eu-west-1", environ={}, which=which_from({"node": "x", "cdk": "x"}), session=StubbedSession(True))
     assert "install Docker, or podman or finch" in str(missing)
     assert check("image", "eu-west-1", environ={"CDK_DOCKER": "podman"}, which=which_from(tools),
                  session=StubbedSession(True)) == []
-    assert check("zip", "eu-west-1", environ={}, which=which_from({"cdk": "x"}), session=StubbedSession(True)) == []
+    assert check("zip", "eu-west-1", environ={}, which=which_from({"node": "x", "cdk": "x"}), session=StubbedSession(True)) == []
 
 
 def test_no_credentials():
@@ -83,3 +83,9 @@ def test_not_bootstrapped(monkeypatch):
     (missing,) = check("zip", "eu-west-1", environ={}, which=which_from(ALL_TOOLS), session=StubbedSession(False))
     assert str(missing) == ("the CDK bootstrap stack in eu-west-1: run cdk bootstrap aws://ACCOUNT/eu-west-1 once "
                             "(with the same credentials)")
+
+
+def test_missing_node_is_named_with_the_fix(monkeypatch):
+    with_credentials(monkeypatch)
+    (missing,) = check("zip", "eu-west-1", environ={}, which=which_from({"cdk": "x"}), session=StubbedSession(True))
+    assert "Node.js" in missing.what and "apt-get install nodejs" in missing.how
