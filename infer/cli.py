@@ -1,7 +1,6 @@
 """The `infer` command line. Each command parses its options, calls one function, and turns failures
 into a one-line message and a non-zero exit code."""
 
-import errno
 import json
 import signal
 import sys
@@ -52,43 +51,16 @@ def serve(
     lambda_api_port: Annotated[int | None, typer.Option(help="Also serve the emulated Lambda API (Invoke, Get/UpdateFunctionConfiguration) on this port, on 127.0.0.1 only, for boto3 and `infer bench --function`; 0 picks a free one. Off by default: it can change the function's environment.")] = None,
 ):
     """Run the function locally behind a function URL emulator, each environment a real awslambdaric process."""
-    from infer.local.emulator import Emulator
-    from infer.local.function import model_function
+    from infer.local import serve as serving
 
-    if not model.is_file():
-        raise fail(f"model file not found: {model}", 2)
-    if concurrency < 1:
-        raise fail("--concurrency must be at least 1", 2)
-    if timeout <= 0:
-        raise fail("--timeout must be a positive number of seconds", 2)
-    if problem := contract.memory_problem(memory):
-        raise fail(f"--memory {problem}", 2)
-    if not 0 <= port <= 65535:
-        raise fail("--port must be between 0 and 65535 (0 picks a free port)", 2)
-    authorizer = _authorizer(auth)
-    function = model_function(model, name=name, memory_mb=memory, timeout_s=timeout)
+    options = serving.ServeOptions(host, port, concurrency, timeout, memory, name, auth, lambda_api_port)
     try:
-        emulator = Emulator(function, concurrency=concurrency, host=host, port=port, authorizer=authorizer,
-                            lambda_api_port=lambda_api_port)
-    except (OSError, OverflowError) as exc:
-        function.remove_staging()
-        if getattr(exc, "errno", None) == errno.EADDRINUSE:
-            raise fail(f"port {port} on {host} is already in use; pass --port N (0 picks a free port)") from None
-        raise fail(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from None
+        emulator = serving.start(model, options)
+    except serving.ServeError as exc:
+        raise fail(str(exc), exc.code) from None
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)  # also when started in the background, where SIGINT starts ignored
-    model_name = function.name
-    typer.echo(
-        f"Serving model '{model_name}' ({model}) at {emulator.url}\n"
-        f"  up to {concurrency} execution environments, {timeout:g} s timeout, {memory} MB; Ctrl-C stops\n"
-        + (f"  Lambda API (boto3 endpoint_url, function '{model_name}'): {emulator.lambda_api.url}\n"
-           if emulator.lambda_api else "")
-        + ("  AWS_IAM auth: requests must be signed with SigV4 (unsigned or wrongly signed ones get 403)\n"
-           if authorizer else "")
-        + f"  try: curl -s {emulator.url}/v2/models/{model_name}\n"
-        f"       infer predict {emulator.url}/v1/models/{model_name}:predict"
-        + (" --auth iam" if authorizer else "") + " --data '{\"instances\": [[...]]}'"
-    )
+    typer.echo(serving.banner(model, emulator, options))
     sys.stdout.flush()
     try:
         emulator.serve_forever()
@@ -97,25 +69,6 @@ def serve(
     finally:
         emulator.stop()
         typer.echo("stopped", err=True)
-
-
-def _authorizer(auth: str):
-    """`--auth iam`: a SigV4 check with the credentials of whoever runs `infer serve`."""
-    if auth == "none":
-        return None
-    if auth != "iam":
-        raise fail("--auth must be none or iam", 2)
-    try:
-        from infer.local.sigv4 import SigV4Verifier, standard_credentials
-        credentials = standard_credentials()
-    except ImportError:
-        raise fail("--auth iam needs botocore: pip install 'infer[deploy]'", 2) from None
-    if credentials is None:
-        raise fail("--auth iam accepts requests signed with your AWS credentials, and none were found: set "
-                   "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE", 2)
-    from infer.local.function import default_region
-
-    return SigV4Verifier(credentials, default_region())
 
 
 def _interrupt(signum, frame):

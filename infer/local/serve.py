@@ -1,0 +1,94 @@
+"""`infer serve`: the options checked, the emulator started for one model file, and what the user is told."""
+
+import errno
+from dataclasses import dataclass
+from pathlib import Path
+
+from infer.runtime import contract
+
+from .emulator import Emulator
+from .function import default_region, model_function
+
+
+class ServeError(Exception):
+    """Why the emulator cannot start, in one line; `code` is the exit code (2: the user's input)."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    concurrency: int = 4
+    timeout_s: float = 30.0
+    memory_mb: int = 2048
+    name: str | None = None
+    auth: str = "none"  # none | iam
+    lambda_api_port: int | None = None
+
+    def validate(self) -> None:
+        checks = [
+            (self.concurrency >= 1, "--concurrency must be at least 1"),
+            (self.timeout_s > 0, "--timeout must be a positive number of seconds"),
+            (contract.memory_problem(self.memory_mb) is None, f"--memory {contract.memory_problem(self.memory_mb)}"),
+            (0 <= self.port <= 65535, "--port must be between 0 and 65535 (0 picks a free port)"),
+            (self.lambda_api_port is None or 0 <= self.lambda_api_port <= 65535,
+             "--lambda-api-port must be between 0 and 65535 (0 picks a free port)"),
+            (self.auth in ("none", "iam"), "--auth must be none or iam"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ServeError(message)
+
+
+def authorizer(auth: str):
+    """`--auth iam`: a SigV4 check with the credentials of whoever runs `infer serve`; None for `none`."""
+    if auth == "none":
+        return None
+    try:
+        from .sigv4 import SigV4Verifier, standard_credentials
+        credentials = standard_credentials()
+    except ImportError:
+        raise ServeError("--auth iam needs botocore: pip install 'infer[deploy]'") from None
+    if credentials is None:
+        raise ServeError("--auth iam accepts requests signed with your AWS credentials, and none were found: set "
+                         "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE")
+    return SigV4Verifier(credentials, default_region())
+
+
+def start(model: Path, options: ServeOptions) -> Emulator:
+    """The emulator for `model`, listening (not yet serving); nothing is left staged when it cannot start."""
+    if not model.is_file():
+        raise ServeError(f"model file not found: {model}")
+    options.validate()
+    check = authorizer(options.auth)
+    function = model_function(model, name=options.name, memory_mb=options.memory_mb, timeout_s=options.timeout_s)
+    try:
+        return Emulator(function, concurrency=options.concurrency, host=options.host, port=options.port,
+                        authorizer=check, lambda_api_port=options.lambda_api_port)
+    except (OSError, OverflowError) as exc:
+        function.remove_staging()
+        where = f"{options.host}:{options.port}"
+        if getattr(exc, "errno", None) == errno.EADDRINUSE:
+            raise ServeError(f"port {options.port} on {options.host} is already in use; "
+                             "pass --port N (0 picks a free port)", 1) from None
+        raise ServeError(f"cannot listen on {where}: {getattr(exc, 'strerror', None) or exc}", 1) from None
+
+
+def banner(model: Path, emulator: Emulator, options: ServeOptions) -> str:
+    """What `infer serve` prints once it listens: where, with what limits, and how to try it."""
+    name, url, iam = emulator.function.name, emulator.url, options.auth == "iam"
+    lines = [f"Serving model '{name}' ({model}) at {url}",
+             f"  up to {options.concurrency} execution environments, {options.timeout_s:g} s timeout, "
+             f"{options.memory_mb} MB; Ctrl-C stops"]
+    if emulator.lambda_api:
+        lines.append(f"  Lambda API (boto3 endpoint_url, function '{name}'): {emulator.lambda_api.url}")
+    if iam:
+        lines.append("  AWS_IAM auth: requests must be signed with SigV4 (unsigned or wrongly signed ones get 403)")
+    lines += [f"  try: curl -s {url}/v2/models/{name}",
+              f"       infer predict {url}/v1/models/{name}:predict" + (" --auth iam" if iam else "")
+              + " --data '{\"instances\": [[...]]}'"]
+    return "\n".join(lines)
