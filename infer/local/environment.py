@@ -1,16 +1,28 @@
-"""One execution environment: a Runtime API endpoint and the process (awslambdaric) that uses it."""
+"""One execution environment: a Runtime API endpoint and the process (awslambdaric) that uses it.
+
+The environment runs its process and answers its Runtime API; every change of its state (EnvState)
+is made by its pool, which also decides where invocations go.
+"""
+
+from __future__ import annotations
 
 import math
 import os
-import queue
 import signal
 import subprocess
 import threading
 import time
 import uuid
+from typing import TYPE_CHECKING
 
 from .invocation import Invocation
 from .runtime_api import RuntimeApiServer, error_type_of
+from .states import EnvState, KillReason, Outcome
+
+if TYPE_CHECKING:
+    from .pool import Pool
+
+KILL_WAIT_S = 10.0  # real time: how long a SIGKILLed process may take to be reaped
 
 
 def max_memory_mb(pid: int) -> int | None:
@@ -36,21 +48,21 @@ def resident_mb(pid: int) -> float | None:
 class Environment:
     """One execution environment: a Runtime API endpoint and the `awslambdaric` process using it."""
 
-    def __init__(self, pool: "Pool", env_id: int):
+    def __init__(self, pool: Pool, env_id: int):
         self.pool = pool
         self.env_id = env_id
-        self.inbox: queue.Queue = queue.Queue()
-        self.current: Invocation | None = None
+        self.state = EnvState.STARTING  # changed only by Pool.move()
+        self.kill_reason: KillReason | None = None  # set with RETIRING
+        self.pending: Invocation | None = None  # assigned, waiting for the runtime's /next
+        self.current: Invocation | None = None  # taken by the runtime, not yet answered
         self.log_target: Invocation | None = None  # the last invocation delivered: where its output goes
-        self.reserved = False  # an invocation has been assigned but not yet picked up
         self.init_ms: float | None = None
-        self.killed_for: str | None = None
         self.init_error: tuple[bytes, str] | None = None
         self.peak_mb: int | None = None
         self.exited = threading.Event()
         self.generation = pool.generation  # the configuration it was started with
-        self.server = RuntimeApiServer(self)
-        self.started_at = time.perf_counter()
+        self.server: RuntimeApiServer | None = None
+        self.started_at = pool.clock.monotonic()
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -59,12 +71,14 @@ class Environment:
         return self.init_ms is not None and self.init_error is None
 
     def start(self) -> None:
+        """Start the Runtime API endpoint and the process; OSError if the process cannot start."""
         fn = self.pool.function
+        self.server = RuntimeApiServer(self).start()
         env = dict(fn.process_environment())
         env["AWS_LAMBDA_RUNTIME_API"] = self.server.address
-        env["AWS_LAMBDA_LOG_STREAM_NAME"] = f"{time.strftime('%Y/%m/%d')}/[$LATEST]{uuid.uuid4().hex}"
-        self.server.start()
-        self.started_at = time.perf_counter()
+        day = time.strftime("%Y/%m/%d", time.localtime(self.pool.clock.time()))
+        env["AWS_LAMBDA_LOG_STREAM_NAME"] = f"{day}/[$LATEST]{uuid.uuid4().hex}"
+        self.started_at = self.pool.clock.monotonic()
         self.proc = subprocess.Popen(
             fn.command(env),
             cwd=fn.task_root,
@@ -74,83 +88,83 @@ class Environment:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: Ctrl-C reaches us, and we stop it
         )
-        threading.Thread(target=self._forward_logs, name=f"logs-{self.env_id}", daemon=True).start()
-        threading.Thread(target=self._watch, name=f"watch-{self.env_id}", daemon=True).start()
+        threading.Thread(target=self._forward_logs, args=(self.proc,), name=f"logs-{self.env_id}", daemon=True).start()
+        threading.Thread(target=self._watch, args=(self.proc,), name=f"watch-{self.env_id}", daemon=True).start()
 
     # Runtime API callbacks (run on the Runtime API server's threads)
 
     def next_invocation(self) -> Invocation | None:
-        with self.pool.lock:
-            cold = self.init_ms is None
-            if cold:
-                self.init_ms = (time.perf_counter() - self.started_at) * 1000.0
-            self.pool.mark_idle(self)
-        invocation = self.inbox.get()
-        if invocation is None:
-            return None
-        with self.pool.lock:
-            self.reserved = False
-            self.current = invocation
-            self.log_target = invocation
-            invocation.env = self
-        invocation.deliver(cold)
-        start = f"START RequestId: {invocation.request_id} Version: $LATEST"
-        invocation.log.append(start)
-        self.pool.log(start)
+        """/next: block until an invocation is delivered to this environment, or None once it has exited."""
+        if self.init_ms is None:
+            self.init_ms = (self.pool.clock.monotonic() - self.started_at) * 1000.0
+        invocation = self.pool.take(self)
+        if invocation is not None:
+            start = f"START RequestId: {invocation.request_id} Version: $LATEST"
+            invocation.log.append(start)
+            self.pool.log(start)
         return invocation
 
-    def complete(self, request_id: str, outcome: str, payload: bytes, error_type: str | None = None) -> bool:
-        invocation = self.current
-        if invocation is None or invocation.request_id != request_id:
-            return False
-        self.current = None
+    def complete(self, request_id: str, outcome: Outcome, payload: bytes, error_type: str | None = None) -> bool:
+        """The runtime posted a result or an error; False if `request_id` is not the invocation it is running."""
         reason = ""
-        if outcome == "error":
+        if outcome is Outcome.ERROR:
             error_type = error_type or error_type_of(payload)
             reason = f"the function raised an unhandled error ({error_type}); see the log"
-        # reuse: the runtime calls /next right after posting, so a request arriving in between waits in
-        # the inbox for it rather than starting a needless cold environment.
-        self.pool.finish(self, invocation, outcome, payload, error_type, reason, reuse=True)
-        return True
+        return self.pool.answered(self, request_id, outcome, payload, error_type, reason)
 
     def response_too_large(self, size: int) -> None:
         """The runtime posted more than a function URL can return: fail the request, retire the environment."""
-        invocation = self.current
-        self.current = None
-        self.pool.retire(self, "response too large")
-        if invocation is not None:
-            self.pool.finish(self, invocation, "error", b"", "Function.ResponseSizeTooLarge",
-                             f"the function's response is {size} bytes; a function URL returns at most 6 MB")
+        self.pool.response_too_large(self, size)
 
     def init_failed(self, payload: bytes, error_type: str) -> None:
         self.init_error = (payload, error_type)
-        self.init_ms = (time.perf_counter() - self.started_at) * 1000.0
+        self.init_ms = (self.pool.clock.monotonic() - self.started_at) * 1000.0
 
-    # Lifecycle
+    # The process
 
-    def kill(self, reason: str) -> None:
+    def kill(self) -> None:
         """SIGKILL the environment's process group and wait until it is gone."""
-        self.killed_for = self.killed_for or reason
         if self.proc is not None and not self.exited.is_set():
             self.peak_mb = max_memory_mb(self.proc.pid) or self.peak_mb
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            self.exited.wait(10)
+            self.exited.wait(KILL_WAIT_S)
 
-    def _forward_logs(self) -> None:
-        with self.proc.stdout:
-            for line in self.proc.stdout:
+    def terminate(self) -> None:
+        """SIGTERM the environment's process group, without waiting."""
+        if self.proc is not None and not self.exited.is_set():
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    def measure_peak(self) -> None:
+        """Refresh `peak_mb` from the live process."""
+        if self.proc is not None and not self.exited.is_set():
+            self.peak_mb = max_memory_mb(self.proc.pid) or self.peak_mb
+
+    def stop_server(self) -> None:
+        if self.server is not None:
+            try:
+                self.server.stop()
+            except OSError:
+                pass
+
+    def _forward_logs(self, proc: subprocess.Popen) -> None:
+        assert proc.stdout is not None
+        with proc.stdout:
+            for line in proc.stdout:
                 text = line.decode("utf-8", "replace").rstrip("\n")
                 invocation = self.log_target  # output that trails the response still belongs to its request
                 if invocation is not None:
                     invocation.log.append(text)
                 self.pool.log(text)
 
-    def _watch(self) -> None:
-        _, status, usage = os.wait4(self.proc.pid, 0)
-        self.proc.returncode = os.waitstatus_to_exitcode(status)
+    def _watch(self, proc: subprocess.Popen) -> None:
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
         self.peak_mb = max(self.peak_mb or 0, math.ceil(usage.ru_maxrss / 1024))  # ru_maxrss is in KiB
         self.exited.set()
-        self.pool.environment_exited(self, self.proc.returncode)
+        self.pool.environment_exited(self, proc.returncode)

@@ -6,72 +6,258 @@ the invocation is throttled. An environment runs one invocation at a time, and i
 it has posted its response. One that exceeds the timeout or its memory size is killed; one that
 exits is dropped and its invocation failed, while invocations queued behind it go to another
 environment; the next request that finds no idle environment starts a fresh one.
+
+Every change of an environment's state (states.EnvState) happens in `Pool.move`, under the pool's
+lock, which refuses any move that states.TRANSITIONS does not list. An invocation is settled and its
+environment moved in the same locked step, so a response and a timeout cannot both win. Time is read
+from an injected clock (clock.Clock), so tests can move it by hand.
 """
 
 import dataclasses
+import functools
 import math
-import os
-import queue
-import signal
 import sys
 import threading
-import time
 from collections import deque
+from collections.abc import Callable
 
 from infer.runtime.contract import INIT_LIMIT_S
 
-from .environment import Environment, max_memory_mb, resident_mb
+from .clock import Clock, SystemClock, timestamp
+from .environment import Environment, resident_mb
 from .function import FunctionConfig
 from .invocation import Invocation
+from .states import LIVE, EnvState, KillReason, Outcome, check_transition, classify_exit, exit_text
 
-MEMORY_POLL_S = 0.02
+MEMORY_POLL_S = 0.02  # how often resident memory is sampled (real time, whatever the clock)
 
 
 class Pool:
-    def __init__(self, function, concurrency: int = 4, log=None):
+    def __init__(self, function: FunctionConfig, concurrency: int = 4, log: Callable[[str], None] | None = None,
+                 clock: Clock | None = None):
         self.function = function
         self.concurrency = concurrency
+        self.clock: Clock = clock or SystemClock()
         self.lock = threading.Lock()
-        self.environments: list[Environment] = []
-        self.idle: list[Environment] = []
-        self.reports: deque = deque(maxlen=10_000)
+        self.changed = threading.Condition(self.lock)  # notified on every move; the runtimes' /next wait on it
+        self.environments: list[Environment] = []  # every environment not EXITED
+        self.idle: list[Environment] = []  # the IDLE ones, the most recently freed last
+        self.reports: deque[dict] = deque(maxlen=10_000)
         self._next_id = 0
         self.generation = 0  # bumped by reconfigure()
         self._log = log if log is not None else _stderr_log
         self._closed = False
+        self._closing = threading.Event()
         self._memory_watch: threading.Thread | None = None
 
     def log(self, line: str) -> None:
         self._log(line)
 
+    # The state machine
+
+    def move(self, env: Environment, to: EnvState, reason: KillReason | None = None) -> None:
+        """The one place an environment changes state (call with the lock held); IllegalTransition if not allowed."""
+        check_transition(env.env_id, env.state, to)
+        if (to is EnvState.RETIRING) != (reason is not None):
+            raise ValueError(f"environment {env.env_id}: a kill reason goes with RETIRING and only with it")
+        if env.state is EnvState.IDLE:
+            self.idle.remove(env)
+        if to is EnvState.IDLE:
+            self.idle.append(env)
+        elif to is EnvState.RETIRING:
+            env.kill_reason = reason
+        elif to is EnvState.EXITED:
+            self.environments.remove(env)
+        env.state = to
+        self.changed.notify_all()
+
+    def _retire(self, env: Environment, reason: KillReason) -> bool:
+        """Move a live environment to RETIRING (lock held); False if it is already retiring or gone."""
+        if env.state not in LIVE:
+            return False
+        self.move(env, EnvState.RETIRING, reason)
+        return True
+
+    def retire(self, env: Environment, reason: KillReason) -> None:
+        """Take `env` out of service and kill it, without blocking the caller."""
+        with self.lock:
+            retired = self._retire(env, reason)
+        if retired:
+            self._kill_soon(env)
+
+    def _kill_soon(self, env: Environment) -> None:
+        threading.Thread(target=env.kill, name=f"kill-{env.env_id}", daemon=True).start()
+
+    # Invocations
+
     def invoke(self, event: bytes, request_id: str | None = None) -> Invocation:
         """Run one invocation to its end: a result, a function error, a timeout, a crash or a throttle."""
-        invocation = Invocation(event, self.function.timeout_s, request_id)
+        invocation = Invocation(event, self.function.timeout_s, request_id, self.clock)
+        cold_limit_s = INIT_LIMIT_S + invocation.timeout_s
+        cold_deadline = self.clock.monotonic() + cold_limit_s
         if not self._assign(invocation):
-            invocation.claim("throttled", reason=f"all {self.concurrency} execution environments are busy")
+            invocation.claim(Outcome.THROTTLED, reason=self._throttle_reason())
             invocation.release()
             return invocation
-        cold_limit_s = INIT_LIMIT_S + invocation.timeout_s
-        if not invocation.progress.wait(cold_limit_s):
+        if not self.clock.wait_until(invocation.progress, cold_deadline):
             self._time_out(invocation, f"init did not finish within {cold_limit_s:g} seconds "
                                        f"({INIT_LIMIT_S:g} s init limit + {invocation.timeout_s:g} s timeout)")
             return invocation
         if invocation.delivered_at is not None:
-            remaining = invocation.delivered_at + invocation.timeout_s - time.perf_counter()
-            if not invocation.done.wait(max(0.0, remaining)):
+            if not self.clock.wait_until(invocation.done, invocation.delivered_at + invocation.timeout_s):
                 self._time_out(invocation, f"Task timed out after {invocation.timeout_s:.2f} seconds")
         return invocation
 
-    def mark_idle(self, env: Environment) -> None:
-        """Make `env` available for the next invocation (call with the lock held); an environment
-        of an older configuration is retired instead, as Lambda does after a configuration update."""
-        if env.killed_for is not None or env.reserved or env not in self.environments or env in self.idle:
+    def _assign(self, invocation: Invocation) -> bool:
+        """Queue `invocation` on an idle environment or a new one; False when at the concurrency limit."""
+        with self.lock:
+            if self._closed:
+                return False
+            new = not self.idle
+            if not new:
+                env = self.idle[-1]  # most recently used first, as Lambda tends to
+                self.move(env, EnvState.RESERVED)
+            elif len(self.environments) < self.concurrency:
+                self._next_id += 1
+                env = Environment(self, self._next_id)
+                self.environments.append(env)
+            else:
+                return False
+            env.pending = invocation
+            invocation.env = env
+        if new:
+            self._start(env, invocation)
+        return True
+
+    def _start(self, env: Environment, invocation: Invocation) -> None:
+        try:
+            env.start()
+        except OSError as exc:
+            with self.lock:
+                env.pending = None
+                self.move(env, EnvState.EXITED)
+            env.stop_server()
+            self._settle(env, invocation, Outcome.CRASH, b"", "Runtime.StartError", f"cannot start an execution environment: {exc}")
             return
-        if env.generation != self.generation:
-            env.killed_for = "configuration updated"
-            threading.Thread(target=env.kill, args=(env.killed_for,), daemon=True).start()
-            return
-        self.idle.append(env)
+        self._watch_memory()
+        if env.state is EnvState.RETIRING:  # the pool was closed while the process started
+            env.kill()
+
+    def _throttle_reason(self) -> str:
+        return f"all {self.concurrency} execution environments are busy"
+
+    def take(self, env: Environment) -> Invocation | None:
+        """The runtime of `env` asks for an event (/next): wait until one is assigned and deliver it, or
+        return None once the environment has exited."""
+        with self.changed:
+            while True:
+                if env.state is EnvState.EXITED:
+                    return None
+                invocation = env.pending
+                if invocation is not None and env.state in (EnvState.STARTING, EnvState.RESERVED):
+                    cold = env.state is EnvState.STARTING
+                    env.pending = None
+                    env.current = env.log_target = invocation
+                    invocation.env = env
+                    self.move(env, EnvState.BUSY)
+                    invocation.deliver(cold)
+                    return invocation
+                self.changed.wait()
+
+    def answered(self, env: Environment, request_id: str, outcome: Outcome, payload: bytes,
+                 error_type: str | None = None, reason: str = "") -> bool:
+        """The runtime of `env` posted a response or an error; False if `request_id` is not the one it runs."""
+        with self.lock:
+            invocation = env.current
+            if invocation is None or invocation.request_id != request_id:
+                return False
+            env.current = None
+            if not invocation.claim(outcome, payload, error_type, reason):
+                return True  # a timeout won: the environment is already retiring
+            # Free it now: the runtime calls /next right after posting, so a request arriving in between
+            # waits for it rather than starting a needless cold environment.
+            retired = False
+            if env.state is EnvState.BUSY:
+                if env.generation != self.generation:  # as Lambda does after a configuration update
+                    retired = self._retire(env, KillReason.CONFIGURATION)
+                else:
+                    self.move(env, EnvState.IDLE)
+        self._report(env, invocation)
+        if retired:
+            self._kill_soon(env)
+        invocation.release()
+        return True
+
+    def response_too_large(self, env: Environment, size: int) -> None:
+        """The runtime of `env` posted more than a function URL returns: fail the request, retire the environment."""
+        with self.lock:
+            invocation = env.current
+            env.current = None
+            retired = self._retire(env, KillReason.RESPONSE_TOO_LARGE)
+            claimed = invocation is not None and invocation.claim(
+                Outcome.ERROR, b"", "Function.ResponseSizeTooLarge",
+                f"the function's response is {size} bytes; a function URL returns at most 6 MB")
+        if retired:
+            self._kill_soon(env)
+        if invocation is not None and claimed:
+            self._report(env, invocation)
+            invocation.release()
+
+    def _time_out(self, invocation: Invocation, message: str) -> None:
+        with self.lock:
+            env = invocation.env
+            if env is None or not invocation.claim(Outcome.TIMEOUT, b"", "Sandbox.Timedout", f"{message} (--timeout)"):
+                return  # answered just in time
+            self._retire(env, KillReason.TIMEOUT)  # in the same step, so a late response cannot free it again
+        self.log(f"{timestamp(self.clock.time())} {invocation.request_id} {message}")
+        env.kill()
+        self._report(env, invocation)
+        invocation.release()
+
+    def _settle(self, env: Environment, invocation: Invocation, outcome: Outcome, payload: bytes = b"",
+                error_type: str | None = None, reason: str = "", before_report: Callable[[], None] | None = None) -> bool:
+        """Settle an invocation once: claim it, log its REPORT, then wake its caller."""
+        if not invocation.claim(outcome, payload, error_type, reason):
+            return False
+        if before_report is not None:
+            before_report()
+        self._report(env, invocation)
+        invocation.release()
+        return True
+
+    # Exits
+
+    def environment_exited(self, env: Environment, code: int) -> None:
+        """The process of `env` ended with `code`: fail what it was running, send what was queued elsewhere."""
+        with self.lock:
+            kill_reason = env.kill_reason
+            self.move(env, EnvState.EXITED)
+            delivered, queued = env.current, env.pending
+            env.current = env.pending = None
+        env.stop_server()
+        verdict = classify_exit(code, kill_reason, env.init_error, env.ready, self._closed, self.function.memory_mb)
+        if verdict.peak_mb is not None:
+            env.peak_mb = verdict.peak_mb
+        failed = [delivered] if delivered is not None else []
+        if queued is not None and verdict.reroute_queued:
+            if not queued.settled:
+                self._reroute(env, queued)
+        elif queued is not None:
+            failed.append(queued)
+        for invocation in failed:
+            invocation.cold = invocation.cold or not env.ready
+            line = f"RequestId: {invocation.request_id} {verdict.log_line}"
+            self._settle(env, invocation, verdict.outcome, verdict.payload, verdict.error_type, verdict.reason,
+                         before_report=functools.partial(self.log, line))
+        if not failed and kill_reason is None and not self._closed:
+            self.log(f"execution environment {env.env_id} exited while idle: {exit_text(code)}")
+
+    def _reroute(self, env: Environment, invocation: Invocation) -> None:
+        """An invocation queued on `env` that never started there: give it to another environment."""
+        if not self._assign(invocation):
+            self._settle(env, invocation, Outcome.THROTTLED, reason=self._throttle_reason())
+
+    # Configuration, memory, shutdown
 
     def reconfigure(self, **changes) -> FunctionConfig:
         """Change the function's configuration (environment, memory_mb, timeout_s): idle environments are
@@ -79,127 +265,10 @@ class Pool:
         with self.lock:
             self.function = dataclasses.replace(self.function, **changes)
             self.generation += 1
-            for env in list(self.idle):
-                self.idle.remove(env)
-                env.killed_for = "configuration updated"
-                threading.Thread(target=env.kill, args=(env.killed_for,), daemon=True).start()
-            return self.function
-
-    def retire(self, env: Environment, reason: str) -> None:
-        """Take `env` out of service and kill it, without blocking the caller."""
-        with self.lock:
-            env.killed_for = env.killed_for or reason
-            if env in self.idle:
-                self.idle.remove(env)
-        threading.Thread(target=env.kill, args=(reason,), daemon=True).start()
-
-    def _assign(self, invocation: Invocation) -> bool:
-        """Queue `invocation` on an idle environment or a new one; False when at the concurrency limit."""
-        with self.lock:
-            if self._closed:
-                return False
-            if self.idle:
-                env = self.idle.pop()  # most recently used first, as Lambda tends to
-            elif len(self.environments) < self.concurrency:
-                self._next_id += 1
-                env = Environment(self, self._next_id)
-                self.environments.append(env)
-            else:
-                return False
-            env.reserved = True
-            invocation.env = env
-            env.inbox.put(invocation)
-        if env.proc is None:
-            try:
-                env.start()
-            except OSError as exc:
-                self._drop(env)
-                self.finish(env, invocation, "crash", b"", "Runtime.StartError",
-                            f"cannot start an execution environment: {exc}")
-            self._watch_memory()
-        return True
-
-    def finish(self, env: Environment, invocation: Invocation, outcome: str, payload: bytes = b"",
-               error_type: str | None = None, reason: str = "", before_record=None, reuse: bool = False) -> bool:
-        """Settle an invocation once: claim it, log its REPORT, free its environment, then wake its caller."""
-        if not invocation.claim(outcome, payload, error_type, reason):
-            return False
-        if before_record is not None:
-            before_record()
-        self.record(env, invocation)
-        if reuse:
-            with self.lock:
-                self.mark_idle(env)
-        invocation.release()
-        return True
-
-    def _time_out(self, invocation: Invocation, message: str) -> None:
-        env = invocation.env
-        with self.lock:
-            if invocation.outcome is not None:
-                return  # answered just in time
-            env.killed_for = "timeout"  # before the claim, so a late response cannot free it again
-            if env in self.idle:
-                self.idle.remove(env)
-
-        def kill():
-            self.log(f"{_timestamp()} {invocation.request_id} {message}")
-            env.kill("timeout")
-
-        if not self.finish(env, invocation, "timeout", b"", "Sandbox.Timedout", f"{message} (--timeout)", before_record=kill):
-            with self.lock:  # the response won the race after all: the environment is healthy
-                env.killed_for = None
-                self.mark_idle(env)
-
-    def environment_exited(self, env: Environment, code: int) -> None:
-        self._drop(env)
-        delivered = env.current
-        queued = []
-        while True:
-            try:
-                item = env.inbox.get_nowait()
-            except queue.Empty:
-                break
-            if item is not None:
-                queued.append(item)
-        env.inbox.put(None)  # release a Runtime API thread still waiting in /next
-        env.current = None
-        env.server.stop()
-        if self._closed or env.killed_for == "shutdown":
-            outcome, payload, error_type, reason = "crash", b"", "Runtime.Shutdown", "the emulator is shutting down"
-        elif env.init_error is not None:
-            outcome, (payload, error_type) = "init_error", env.init_error
-            reason = f"the function failed to initialise ({error_type}); see the log"
-        elif env.killed_for == "memory":
-            env.peak_mb = self.function.memory_mb  # as Lambda reports it
-            outcome, payload, error_type = "crash", b"", "Runtime.OutOfMemory"
-            reason = f"the function used more than its {self.function.memory_mb} MB (--memory) and was stopped"
-        else:
-            outcome, payload, error_type = "crash", b"", "Runtime.ExitError"
-            reason = f"the execution environment exited ({_exit_text(code)}); see the log"
-        failed = [delivered] if delivered is not None else []
-        if env.ready and outcome == "crash" and error_type != "Runtime.Shutdown":
-            for invocation in queued:  # never started here: give it to another environment
-                if not self._assign(invocation):
-                    self.finish(env, invocation, "throttled", reason=f"all {self.concurrency} execution environments are busy")
-        else:
-            failed.extend(queued)
-        log_line = f"Error: Runtime exited with error: {_exit_text(code)}\n{error_type}"
-        if env.init_error is not None:
-            log_line = f"Init error ({error_type}); the environment exited: {_exit_text(code)}"
-        for invocation in failed:
-            invocation.cold = invocation.cold or not env.ready
-            self.finish(env, invocation, outcome, payload, error_type, reason,
-                        before_record=lambda i=invocation: self.log(f"RequestId: {i.request_id} {log_line}"))
-        if not failed and env.killed_for is None and not self._closed:
-            self.log(f"execution environment {env.env_id} exited while idle: {_exit_text(code)}")
-
-    def _drop(self, env: Environment) -> None:
-        with self.lock:
-            if env in self.environments:
-                self.environments.remove(env)
-            if env in self.idle:
-                self.idle.remove(env)
+            retired = [env for env in list(self.idle) if self._retire(env, KillReason.CONFIGURATION)]
+        for env in retired:
+            self._kill_soon(env)
+        return self.function
 
     def _watch_memory(self) -> None:
         """One thread polls every environment's resident memory and kills any over --memory, as Lambda does."""
@@ -213,25 +282,28 @@ class Pool:
         while not self._closed:
             limit_mb = self.function.memory_mb
             with self.lock:
-                envs = [e for e in self.environments if e.proc is not None and e.killed_for is None]
-            for env in envs:
-                rss = resident_mb(env.proc.pid)
+                pids = [(env, env.proc.pid) for env in self.environments if env.proc is not None and env.state in LIVE]
+            for env, pid in pids:
+                rss = resident_mb(pid)
                 if rss is not None and rss > limit_mb:
-                    self.retire(env, "memory")
-            time.sleep(MEMORY_POLL_S)
+                    self.retire(env, KillReason.MEMORY)
+            self._closing.wait(MEMORY_POLL_S)
 
-    def record(self, env: Environment, invocation: Invocation) -> None:
+    def _report(self, env: Environment, invocation: Invocation) -> None:
+        """Keep the invocation's report and log its END and REPORT lines, as Lambda does."""
         duration_ms = 0.0
         if invocation.delivered_at is not None:
-            duration_ms = (time.perf_counter() - invocation.delivered_at) * 1000.0
-        if env.proc is not None and not env.exited.is_set():
-            env.peak_mb = max_memory_mb(env.proc.pid) or env.peak_mb
+            duration_ms = (self.clock.monotonic() - invocation.delivered_at) * 1000.0
+        env.measure_peak()
+        outcome = invocation.outcome
+        assert outcome is not None, "only a settled invocation is reported"
+        init_ms = env.init_ms if invocation.cold else None
         report = {
             "request_id": invocation.request_id,
             "environment": env.env_id,
-            "outcome": invocation.outcome,
+            "outcome": outcome.value,
             "cold": invocation.cold,
-            "init_ms": env.init_ms if invocation.cold else None,
+            "init_ms": init_ms,
             "duration_ms": duration_ms,
             "max_memory_mb": env.peak_mb,
         }
@@ -239,13 +311,13 @@ class Pool:
         self.reports.append(report)
         line = (
             f"REPORT RequestId: {invocation.request_id}\tDuration: {duration_ms:.2f} ms\t"
-            f"Billed Duration: {math.ceil(duration_ms + (report['init_ms'] or 0))} ms\t"
+            f"Billed Duration: {math.ceil(duration_ms + (init_ms or 0))} ms\t"
             f"Memory Size: {self.function.memory_mb} MB\tMax Memory Used: {env.peak_mb or 0} MB"
         )
-        if report["init_ms"] is not None:
-            line += f"\tInit Duration: {report['init_ms']:.2f} ms"
-        if invocation.outcome not in ("ok", "error"):
-            line += f"\tStatus: {invocation.outcome}"
+        if init_ms is not None:
+            line += f"\tInit Duration: {init_ms:.2f} ms"
+        if outcome not in (Outcome.OK, Outcome.ERROR):
+            line += f"\tStatus: {outcome}"
             if invocation.error_type:
                 line += f"\tError Type: {invocation.error_type}"
         invocation.log += [f"END RequestId: {invocation.request_id}", line]
@@ -258,40 +330,16 @@ class Pool:
             self._closed = True
             envs = list(self.environments)
             for env in envs:
-                env.killed_for = "shutdown"
-            self.idle.clear()
+                self._retire(env, KillReason.SHUTDOWN)
+        self._closing.set()
         for env in envs:
-            if env.proc is not None and not env.exited.is_set():
-                try:
-                    os.killpg(env.proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + grace_s
+            env.terminate()
+        deadline = self.clock.monotonic() + grace_s
         for env in envs:
-            if env.proc is None:
-                continue
-            if not env.exited.wait(max(0.0, deadline - time.monotonic())):
-                env.kill("shutdown")
+            if env.proc is not None and not self.clock.wait_until(env.exited, deadline):
+                env.kill()
         for env in envs:
-            env.inbox.put(None)
-            try:
-                env.server.stop()
-            except OSError:
-                pass
-
-
-def _exit_text(code: int) -> str:
-    if code < 0:
-        try:
-            return f"signal: {signal.Signals(-code).name.lower().removeprefix('sig')}"
-        except ValueError:
-            return f"signal {-code}"
-    return f"exit status {code}"
-
-
-def _timestamp() -> str:
-    now = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+            env.stop_server()
 
 
 _log_lock = threading.Lock()

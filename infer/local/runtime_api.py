@@ -7,12 +7,19 @@ Each environment gets its own server on 127.0.0.1, as each Lambda sandbox has it
   POST /2018-06-01/runtime/init/error               -> the handler could not be loaded
 """
 
+from __future__ import annotations
+
 import json
 import threading
+from typing import TYPE_CHECKING
 
 from infer.runtime.contract import MAX_PAYLOAD_BYTES
 
 from .httputil import BodyTooLarge, QuietHandler, Server, read_body
+from .states import Outcome
+
+if TYPE_CHECKING:
+    from .environment import Environment
 
 PREFIX = "/2018-06-01/runtime"
 MAX_RESPONSE_BYTES = MAX_PAYLOAD_BYTES + 1024  # the response limit, plus framing
@@ -27,7 +34,7 @@ def error_type_of(payload: bytes) -> str:
 
 
 class RuntimeApiHandler(QuietHandler):
-    server: "RuntimeApiServer"
+    server: RuntimeApiServer
 
     def do_GET(self):
         if self.path != f"{PREFIX}/invocation/next":
@@ -36,7 +43,7 @@ class RuntimeApiHandler(QuietHandler):
         if invocation is None:  # the environment is being shut down
             self.close_connection = True
             return self.send(410, b'{"errorMessage": "environment shutting down", "errorType": "ShutDown"}')
-        self.send(200, invocation.event, headers=invocation.runtime_headers(self.server.environment))
+        self.send(200, invocation.event, headers=invocation.runtime_headers(self.server.environment.pool.function.arn))
 
     def do_POST(self):
         env = self.server.environment
@@ -52,7 +59,7 @@ class RuntimeApiHandler(QuietHandler):
             env.init_failed(body, self.headers.get("Lambda-Runtime-Function-Error-Type") or error_type_of(body))
             return self.send(202, b'{"status": "OK"}')
         if len(parts) == 3 and parts[0] == "invocation" and parts[2] in ("response", "error"):
-            outcome = "ok" if parts[2] == "response" else "error"
+            outcome = Outcome.OK if parts[2] == "response" else Outcome.ERROR
             error_type = self.headers.get("Lambda-Runtime-Function-Error-Type")
             if env.complete(parts[1], outcome, body, error_type):
                 return self.send(202, b'{"status": "OK"}')
@@ -61,21 +68,21 @@ class RuntimeApiHandler(QuietHandler):
 
 
 class RuntimeApiServer(Server):
-    def __init__(self, environment, host: str = "127.0.0.1"):
+    def __init__(self, environment: Environment, host: str = "127.0.0.1"):
         super().__init__((host, 0), RuntimeApiHandler)
         self.environment = environment
         self._thread = threading.Thread(target=self.serve_forever, name=f"runtime-api-{environment.env_id}", daemon=True)
 
     @property
     def address(self) -> str:
-        host, port = self.server_address[:2]
+        host, port = self.socket.getsockname()[:2]
         return f"{host}:{port}"
 
-    def start(self):
+    def start(self) -> RuntimeApiServer:
         self._thread.start()
         return self
 
-    def stop(self):
+    def stop(self) -> None:
         if self._thread.is_alive():
             self.shutdown()
         self.server_close()

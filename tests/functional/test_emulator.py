@@ -9,8 +9,12 @@ import pytest
 from aws_lambda_powertools.utilities.parser.models import LambdaFunctionUrlModel
 
 from helpers import FUNCTIONS, MODELS, alive, call
+from infer.local.clock import ManualClock
 from infer.local.emulator import Emulator
 from infer.local.function import FunctionConfig, model_function
+from infer.local.invocation import Invocation
+from infer.local.pool import Pool
+from infer.local.states import EnvState
 
 
 class Log:
@@ -51,6 +55,16 @@ def start():
     yield _start
     for emulator in running:
         emulator.stop()
+
+
+def wait_for(predicate, timeout_s: float = 10.0) -> bool:
+    """Wait for the emulator to reach a state (bounded, so a bug fails instead of hanging)."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
 
 
 def parallel(n: int, fn):
@@ -126,19 +140,19 @@ def test_parallel_requests_get_parallel_environments_then_reuse(start):
                     r"Memory Size: 2048 MB\tMax Memory Used: \d+ MB$", emu.log.lines[-1])
 
 
-def test_requests_beyond_concurrency_are_throttled(start):
-    emu = start(concurrency=1)
-    slow = threading.Thread(target=call, args=(emu.url + "/sleep/1.5",))
+def test_requests_beyond_concurrency_are_throttled(start, tmp_path):
+    gate = tmp_path / "gate"
+    emu = start(function=GatedRuntime(name="gated", handler="-", task_root=str(FUNCTIONS)), concurrency=1)
+    slow = threading.Thread(target=call, args=(emu.url + f"/?gate={gate}",))
     slow.start()
-    deadline = time.monotonic() + 10
-    while not emu.pool.environments and time.monotonic() < deadline:
-        time.sleep(0.01)
-    throttled = call(emu.url + "/pid")
+    assert emu.log.eventually(r"^START RequestId")  # the only environment is busy until the gate opens
+    throttled = call(emu.url + "/")
+    gate.touch()
     slow.join()
     assert throttled.status == 429
     assert "--concurrency" in throttled.json()["error"]
     assert throttled.headers["x-amzn-errortype"] == "TooManyRequestsException"
-    assert call(emu.url + "/pid").status == 200, "once the environment is free it serves again"
+    assert call(emu.url + "/").status == 200, "once the environment is free it serves again"
 
 
 def test_timeout_kills_the_environment_and_answers_502(start):
@@ -252,7 +266,8 @@ request_id = reply.getheader("Lambda-Runtime-Aws-Request-Id")
 reply.read()
 api.request("POST", f"/2018-06-01/runtime/invocation/{request_id}/response", json.dumps({"pid": os.getpid()}))
 api.getresponse().read()
-time.sleep(0.5)  # exits before asking for the next event
+while not os.path.exists(os.environ["EXIT_GATE"]):  # exits, when told, before asking for the next event
+    time.sleep(0.005)
 """
 
 
@@ -263,38 +278,88 @@ class OneShotRuntime(FunctionConfig):
         return [self.python, "-c", ONE_SHOT_RUNTIME]
 
 
-def test_request_queued_behind_a_dying_environment_runs_elsewhere(start):
-    emu = start(function=OneShotRuntime(name="oneshot", handler="-", task_root=str(FUNCTIONS)), concurrency=2)
+GATED_RUNTIME = """
+import http.client, json, os, time
+api = http.client.HTTPConnection(os.environ["AWS_LAMBDA_RUNTIME_API"])
+while True:
+    api.request("GET", "/2018-06-01/runtime/invocation/next")
+    reply = api.getresponse()
+    request_id = reply.getheader("Lambda-Runtime-Aws-Request-Id")
+    event = json.loads(reply.read())
+    gate = event.get("gate") or (event.get("queryStringParameters") or {}).get("gate")
+    while gate and not os.path.exists(gate):
+        time.sleep(0.005)
+    api.request("POST", f"/2018-06-01/runtime/invocation/{request_id}/response", json.dumps({"pid": os.getpid()}))
+    api.getresponse().read()
+    print(f"answered {request_id}", flush=True)
+"""
+
+
+class GatedRuntime(FunctionConfig):
+    """A custom runtime that answers an event carrying a `gate` path only once that file exists."""
+
+    def command(self, environment):
+        return [self.python, "-c", GATED_RUNTIME]
+
+
+def test_request_queued_behind_a_dying_environment_runs_elsewhere(start, tmp_path):
+    exit_gate = tmp_path / "exit"
+    function = OneShotRuntime(name="oneshot", handler="-", task_root=str(FUNCTIONS), environment={"EXIT_GATE": str(exit_gate)})
+    emu = start(function=function, concurrency=2)
     first = call(emu.url + "/")
     assert first.status == 200
-    second = call(emu.url + "/")  # queued on the environment that has answered and is about to exit
-    assert second.status == 200, second.body
-    assert second.json()["pid"] != first.json()["pid"]
+    replies = []
+    second = threading.Thread(target=lambda: replies.append(call(emu.url + "/")))
+    second.start()
+    dying = emu.pool.environments[0]
+    assert wait_for(lambda: dying.state is EnvState.RESERVED), "the second request is queued on the first environment"
+    exit_gate.touch()  # now it exits without taking it
+    second.join()
+    assert replies[0].status == 200, replies[0].body
+    assert replies[0].json()["pid"] != first.json()["pid"]
     assert emu.pool.reports[-1]["cold"] is True
+    assert emu.log.eventually(r"^execution environment 1 exited while idle: exit status 0")
 
 
-def test_late_response_after_timeout_does_not_hurt_the_next_request(start):
-    """The environment timed out on one request; a response racing the kill must not put it back in service."""
-    slow_log = Log()
+def test_late_response_after_timeout_does_not_hurt_the_next_request(tmp_path):
+    """The environment timed out on one request; its response, arriving after the timeout settled the request
+    and before the kill, must not put it back in service. A hand-moved clock and a gate put it exactly there."""
+    gate = tmp_path / "gate"
+    log = Log()
+    window: dict[str, object] = {}
 
-    def delayed(line):
-        slow_log(line)
-        if "Task timed out" in line:
-            time.sleep(0.3)  # widen the window between the timeout and the kill
+    def log_then_answer(line):
+        log(line)
+        if "Task timed out" in line:  # settled as a timeout, not yet killed: let the response in now
+            gate.touch()
+            window["answered"] = log.eventually(r"^answered slow$")
+            window["idle"] = list(pool.idle)
 
-    emu = start(timeout_s=1.0)
-    emu.pool._log = delayed
-    call(emu.url + "/pid")
-    first = {}
-    racer = threading.Thread(target=lambda: first.setdefault("reply", call(emu.url + "/sleep/1.05")))
-    racer.start()
-    time.sleep(1.15)
-    started = time.monotonic()
-    second = call(emu.url + "/sleep/0.5", timeout=60)
-    racer.join()
-    assert first["reply"].status == 502
-    assert second.status == 200, second.body
-    assert time.monotonic() - started < 5
+    clock = ManualClock()
+    function = GatedRuntime(name="gated", handler="-", task_root=str(FUNCTIONS), timeout_s=1.0)
+    pool = Pool(function, concurrency=4, log=log_then_answer, clock=clock)
+    try:
+        warm = pool.invoke(b"{}")
+        first_pid = json.loads(warm.payload)["pid"]
+        slow: dict[str, Invocation] = {}
+        event = json.dumps({"gate": str(gate)}).encode()
+        racer = threading.Thread(target=lambda: slow.setdefault("invocation", pool.invoke(event, "slow")))
+        racer.start()
+        assert log.eventually(r"^START RequestId: slow ")
+        clock.advance(1.0)  # the timeout, whatever the machine's speed
+        racer.join(30)
+        timed_out = slow["invocation"]
+        assert (timed_out.outcome, timed_out.error_type) == ("timeout", "Sandbox.Timedout")
+        assert window["answered"], "the response arrived between the timeout and the kill"
+        assert window["idle"] == [], "and did not put the environment back in service"
+        assert not alive(first_pid), "the timed-out environment was killed"
+        after = pool.invoke(b"{}")
+        assert after.outcome == "ok", after.reason
+        assert json.loads(after.payload)["pid"] != first_pid
+        assert after.report is not None and after.report["cold"] is True and after.report["environment"] == 2
+        assert [r["outcome"] for r in pool.reports] == ["ok", "timeout", "ok"]
+    finally:
+        pool.close()
 
 
 def test_memory_over_the_function_size_kills_the_environment(start):
