@@ -9,12 +9,22 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from platform import machine as host_machine
+
+from infer.runtime.contract import OCI_PLATFORMS
 
 
 class PodmanError(RuntimeError):
     """podman is missing or a command failed; the message says which and what to do."""
 
 ULIMITS = ["--ulimit", "nofile=20000:20000", "--ulimit", "nproc=32768:32768"]
+
+
+def host_platform() -> str:
+    """This machine's OCI platform (linux/amd64, linux/arm64): where a build's first stage runs."""
+    machine = host_machine().lower()
+    arch = {"aarch64": "arm64", "amd64": "x86_64"}.get(machine, machine)
+    return OCI_PLATFORMS.get(arch, f"linux/{machine}")
 
 
 @dataclass(frozen=True)
@@ -32,7 +42,9 @@ class Podman:
         return argv + list(args)
 
     def build_argv(self, context: str | Path, tag: str, platform: str | None = None) -> list[str]:
-        args = ["build", "--network", "host", *ULIMITS, "--tag", tag]
+        """`podman build`; BUILDPLATFORM is passed because podman 4.3 leaves it unset (a stage that says
+        `FROM --platform=$BUILDPLATFORM` would otherwise run on the target's platform)."""
+        args = ["build", "--network", "host", *ULIMITS, "--tag", tag, "--build-arg", f"BUILDPLATFORM={host_platform()}"]
         if platform:
             args += ["--platform", platform]
         return self.argv(*args, str(context))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from infer.load_choice import LoadChoice, recommend
+from infer.podman import host_platform
 from infer.runtime import contract
 from infer.staging import stage_runtime
 
@@ -41,11 +42,14 @@ class PackageResult:
         return self.model_bytes + self.runtime_bytes + self.dependency_bytes
 
 
-def check_options(arch: str, python: str) -> None:
+def check_options(arch: str, python: str, base_image: str | None = None) -> None:
     if arch not in ARCHITECTURES:
         raise PackageError(f"--arch must be one of {', '.join(ARCHITECTURES)}, not {arch!r}")
     if python not in PYTHONS:
         raise PackageError(f"--python must be one of {', '.join(PYTHONS)} (Lambda's Python runtimes), not {python!r}")
+    if base_image is not None and (not base_image or base_image.startswith("-")
+                                   or any(c.isspace() or c in "\"'$\\" for c in base_image)):
+        raise PackageError(f"--base-image takes an image reference such as python:3.12-slim-bookworm, not {base_image!r}")
 
 
 def prepare_out(out: Path) -> None:
@@ -70,7 +74,7 @@ def write_context(model: str | Path, out: str | Path, arch: str = contract.DEFAU
     `strategy` (lazy, prefetch, eager) and `artifact` (onnx, or ort: converted here and opened
     memory-mapped) default to what the cold-start sweep found best for the model's size.
     """
-    check_options(arch, python)
+    check_options(arch, python, base_image)
     environment = dict(environment or {})
     load = choose_load(model_files(model).size_bytes, strategy, artifact, environment)
     try:
@@ -99,7 +103,7 @@ def write_context(model: str | Path, out: str | Path, arch: str = contract.DEFAU
     (out / "requirements.txt").write_text(render_requirements(requirements, comment))
     if ca_bundle is not None:
         shutil.copy2(ca_bundle, out / "ca-bundle.crt")
-    spec = ImageSpec(model_file=files.model.name, python=python, base_image=base_image,
+    spec = ImageSpec(model_file=files.model.name, arch=arch, python=python, base_image=base_image,
                      verified=files.verified, environment=environment, ca_bundle=ca_bundle is not None)
     (out / "Dockerfile").write_text(render_dockerfile(spec))
     (out / ".dockerignore").write_text(render_dockerignore(spec.ca_bundle))
@@ -167,10 +171,11 @@ def describe(result: PackageResult) -> str:
     lines = [
         f"Build context written to {result.out}",
         f"  base image    {spec.base}" + ("" if spec.lambda_base else " (entry point: awslambdaric)"),
-        f"  architecture  {result.arch} (build with --platform {PLATFORMS[result.arch]})",
+        f"  architecture  {result.arch}, {PLATFORMS[result.arch]} (wheels fetched for it: builds anywhere, no emulation)",
+        f"  python        {spec.python}" + ("" if spec.lambda_base else " (the base image must have it; the build checks)"),
         f"  model         {result.model_bytes / mb:.2f} MB: " + ", ".join(
             name.rsplit("/", 1)[1] for name, _ in result.contents if name.startswith("/var/task/model/")),
-        f"  runtime       {result.runtime_bytes / 1024:.0f} KB in /var/task/infer (bytecode compiled in the image)",
+        f"  runtime       {result.runtime_bytes / 1024:.0f} KB in /var/task/infer (bytecode compiled during the build)",
         "  dependencies  " + ", ".join(f"{k}=={v}" for k, v in sorted(result.requirements.items()))
         + f" (about {result.dependency_bytes / mb:.0f} MB)",
         f"  expected size about {result.added_bytes / mb:.0f} MB on top of the base image",
@@ -178,6 +183,7 @@ def describe(result: PackageResult) -> str:
                               else "no digests in the manifest; not checked"),
         f"  loading       {spec.environment.get(contract.LOAD_STRATEGY)}, .{Path(spec.model_file).suffix.lstrip('.')}"
         + (f": {result.load.reason}" if result.load else "") + " (override: --strategy, --artifact)",
-        f"Build it: podman build --platform {PLATFORMS[result.arch]} -t {Path(spec.model_file).stem} {result.out}",
+        f"Build it: podman build --platform {PLATFORMS[result.arch]} --build-arg BUILDPLATFORM={host_platform()} "
+        f"-t {Path(spec.model_file).stem} {result.out}",
     ]
     return "\n".join(lines)

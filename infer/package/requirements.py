@@ -5,6 +5,7 @@ from pathlib import Path
 
 RUNTIME_PACKAGES = ("numpy", "onnxruntime")  # what infer/runtime imports; their other requirements are unused
 RIC_PACKAGES = ("awslambdaric",)  # only where the base image has no Runtime Interface Client
+WHEEL_MACHINES = {"arm64": "aarch64", "x86_64": "x86_64"}  # Lambda's architectures as wheel platform tags spell them
 
 
 def pins(packages) -> dict[str, str]:

@@ -24,7 +24,7 @@ from . import PackageError
 from .context import check_options
 from .dockerfile import check_environment
 from .model import model_files
-from .requirements import RUNTIME_PACKAGES, pins
+from .requirements import RUNTIME_PACKAGES, WHEEL_MACHINES, pins
 
 UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024  # Lambda: function code and layers, unzipped
 MANYLINUX = ("manylinux_2_34", "manylinux_2_28", "manylinux2014")  # Lambda's Python 3.12+ runs on glibc 2.34
@@ -45,7 +45,7 @@ def pip_argv(target: Path, requirements: dict[str, str], arch: str, python: str)
             "--only-binary=:all:", "--no-compile", "--implementation", "cp", "--python-version", python,
             "--target", str(target)]  # bytecode is compiled afterwards, for the target Python
     for tag in MANYLINUX:
-        argv += ["--platform", f"{tag}_{arch if arch == 'x86_64' else 'aarch64'}"]
+        argv += ["--platform", f"{tag}_{WHEEL_MACHINES[arch]}"]
     return argv + [f"{name}=={version}" for name, version in sorted(requirements.items())]
 
 

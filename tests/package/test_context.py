@@ -106,7 +106,8 @@ def test_command_prints_contents_and_size(tmp_path):
     result = package(str(MODELS / "iris.onnx"), "-o", str(tmp_path / "ctx"), "--arch", "x86_64")
     assert result.returncode == 0, result.stderr
     for expected in ("public.ecr.aws/lambda/python:3.12", "iris.ort, iris.json", "onnxruntime==", "loading       prefetch, .ort",
-                     "expected size about", "MB on top of the base image", "--platform linux/amd64"):
+                     "expected size about", "MB on top of the base image", "--platform linux/amd64", "no emulation",
+                     "--build-arg BUILDPLATFORM=linux/"):
         assert expected in result.stdout
 
 
@@ -119,6 +120,8 @@ def test_command_bad_input_is_one_line(tmp_path):
         ([str(tmp_path / "model.joblib"), "-o", str(tmp_path / "a")], "convert it first"),
         ([str(MODELS / "iris.onnx"), "-o", str(tmp_path / "a"), "--arch", "sparc"], "--arch must be one of"),
         ([str(MODELS / "iris.onnx"), "-o", str(tmp_path / "a"), "--python", "2.7"], "--python must be one of"),
+        ([str(MODELS / "iris.onnx"), "-o", str(tmp_path / "a"), "--base-image", "python:3.12 AS x"],
+         "--base-image takes an image reference such as"),
         ([str(MODELS / "iris.onnx"), "-o", str(tmp_path / "notmine")], "not empty and was not written by infer package"),
         ([str(MODELS / "iris.onnx"), "-o", str(tmp_path / "a"), "--env", "NOEQUALS"], "--env takes KEY=VALUE"),
         ([str(MODELS / "iris.onnx"), "-o", str(tmp_path / "a"), "--env", "1X=y"], "is not valid"),
