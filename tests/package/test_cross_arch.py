@@ -3,6 +3,7 @@ in the final stage, so an arm64 image that builds here proves it. Each image is 
 configured platform, the machine of every ELF file in it, no RUN in its history, and its layers."""
 
 import json
+import shutil
 import subprocess
 import tarfile
 import uuid
@@ -11,7 +12,8 @@ import pytest
 
 from helpers import MODELS
 from infer import podman as podman_module
-from infer.podman import Podman
+from infer.package.context import write_context
+from infer.podman import Podman, PodmanError
 from infer.runtime.contract import ARCHITECTURES, OCI_PLATFORMS
 
 E_MACHINES = {"arm64": 0xB7, "x86_64": 0x3E}  # ELF e_machine: EM_AARCH64, EM_X86_64
@@ -93,13 +95,19 @@ def test_every_elf_file_is_for_the_target_machine(podman, build_image, arch):
     assert not any(p.startswith("stage/") or p.endswith(("requirements.txt", "ca-bundle.crt")) for p in files)
 
 
-def test_a_new_model_changes_only_the_last_layer(podman, build_image, base_tags, arch):
-    iris = layers(podman, build_image(arch).tag)
-    digits = layers(podman, build_image(arch, MODELS / "digits.onnx").tag)
+def test_a_new_model_changes_only_the_last_layer(podman, build_image, base_tags, debian_base, arch, tmp_path):
+    iris = build_image(arch)
+    out = tmp_path / "digits"
+    write_context(MODELS / "digits.onnx", out, arch=arch, python=iris.context.spec.python, base_image=debian_base,
+                  environment={"INFER_THREADS": "1"}, ca_bundle=iris.context.out / "ca-bundle.crt" if iris.context.spec.ca_bundle else None)
+    shutil.rmtree(out / "infer")  # the same runtime as the first build, even if infer/ is edited meanwhile
+    shutil.copytree(iris.context.out / "infer", out / "infer")
+    podman.build(out, f"localhost/infer-test-digits:{arch}", OCI_PLATFORMS[arch])
+    before, after = layers(podman, iris.tag), layers(podman, f"localhost/infer-test-digits:{arch}")
     base = layers(podman, base_tags[arch])
-    assert len(iris) == len(digits) == len(base) + 3  # dependencies, runtime, model
-    assert iris[:-1] == digits[:-1] and iris[:len(base)] == base
-    assert iris[-1] != digits[-1]
+    assert len(before) == len(after) == len(base) + 3  # dependencies, runtime, model
+    assert before[:-1] == after[:-1] and before[:len(base)] == base
+    assert before[-1] != after[-1]
 
 
 def test_image_sizes(podman, build_image, base_tags, arch):
@@ -115,3 +123,11 @@ def test_image_sizes(podman, build_image, base_tags, arch):
           f"infer package estimated {image.context.added_bytes / MB:.1f} MB")
     assert abs(added - (dependency_bytes + runtime_bytes + model_bytes)) < MB
     assert added < 1.2 * image.context.added_bytes  # the estimate infer package prints holds
+
+
+def test_a_build_for_another_platform_or_python_stops_with_what_to_do(podman, build_image, debian_base, tmp_path):
+    with pytest.raises(PodmanError, match="this context is for arm64, the build is for amd64: build it with --platform linux/arm64"):
+        podman.build(build_image("arm64").context.out, "localhost/infer-test-refused", "linux/amd64")
+    write_context(MODELS / "iris.onnx", tmp_path / "ctx", arch="x86_64", python="3.12", base_image=debian_base)
+    with pytest.raises(PodmanError, match="has Python 3.11, not 3.12: write the context again with infer package --python 3.11"):
+        podman.build(tmp_path / "ctx", "localhost/infer-test-refused", "linux/amd64")
