@@ -8,6 +8,7 @@ HTTP request; a direct invoke carries the prediction body itself.
 import base64
 import binascii
 import json
+import sys
 
 from .contract import MAX_PAYLOAD_BYTES as MAX_BODY_BYTES
 from .errors import BadRequest, PayloadTooLarge
@@ -56,6 +57,10 @@ def parse_json(body: bytes):
         raise BadRequest(f"request body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise BadRequest("request body is nested too deeply") from None
+    except ValueError:  # Python's limit on integer literals (CVE-2020-10735), not a JSON syntax error
+        raise BadRequest(
+            f"request body contains an integer of more than {sys.get_int_max_str_digits()} digits; no tensor "
+            "datatype holds one (INT64 and UINT64 take at most 20)") from None
 
 
 def _reject_constant(name: str):
@@ -75,22 +80,27 @@ class FunctionUrlEvent:
 
     @staticmethod
     def parse(event: dict) -> Request:
-        http = event["requestContext"].get("http") or {}
-        body = event.get("body") or ""
-        if event.get("isBase64Encoded"):
+        context = _field(event, "requestContext", dict, "requestContext") or {}
+        http = _field(context, "http", dict, "requestContext.http") or {}
+        body = _field(event, "body", str, "body") or ""
+        headers = _field(event, "headers", dict, "headers") or {}
+        bad = next((k for k, v in headers.items() if not isinstance(v, str)), None)
+        if bad is not None:
+            raise BadRequest(f"the event's header {bad[:40]!r} must be a string; got {json_type(headers[bad])}")
+        if _field(event, "isBase64Encoded", bool, "isBase64Encoded"):
             try:
                 raw = base64.b64decode(body, validate=True)
             except (binascii.Error, ValueError):
                 raise BadRequest("request body is marked base64-encoded but is not valid base64") from None
         else:
-            raw = body.encode("utf-8")
+            raw = body.encode("utf-8", "surrogatepass")  # a lone surrogate has no strict UTF-8; json.loads reads it back
         if len(raw) > MAX_BODY_BYTES:
             raise PayloadTooLarge(f"request body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES} bytes (6 MB)")
         return Request(
-            method=http.get("method", "GET"),
-            path=event.get("rawPath") or http.get("path") or "/",
-            headers=event.get("headers") or {},
-            query=event.get("rawQueryString") or "",
+            method=_field(http, "method", str, "requestContext.http.method") or "GET",
+            path=_field(event, "rawPath", str, "rawPath") or _field(http, "path", str, "requestContext.http.path") or "/",
+            headers=headers,
+            query=_field(event, "rawQueryString", str, "rawQueryString") or "",
             body=raw,
         )
 
@@ -107,6 +117,23 @@ class FunctionUrlEvent:
             "body": dump_json(response.body),
             "isBase64Encoded": False,
         }
+
+
+def _field(obj: dict, key: str, kind: type, where: str):
+    """`obj[key]` when it is of JSON type `kind` (None when absent); an event built by hand may hold anything."""
+    value = obj.get(key)
+    if value is not None and not isinstance(value, kind):
+        raise BadRequest(f"the event's {where} must be {_JSON_TYPES[kind]}; got {json_type(value)}")
+    return value
+
+
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "an integer",
+               float: "a number", type(None): "null"}
+
+
+def json_type(value) -> str:
+    """How JSON calls the type of a parsed value, for errors: "an object", "a string"..."""
+    return _JSON_TYPES.get(type(value), type(value).__name__)
 
 
 class DirectInvoke:

@@ -43,12 +43,13 @@ def split_body(request: Request) -> tuple[bytes, bytes]:
     raw = request.headers.get(HEADER_LENGTH)
     if raw is None:
         return request.body, b""
-    try:
-        length = int(raw)
-    except ValueError:
-        raise BadRequest(f"Inference-Header-Content-Length must be an integer; got {raw[:40]!r}") from None
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()):  # int() would also take "+1", "1_0" and "١٢"
+        raise BadRequest(f"Inference-Header-Content-Length must be a decimal byte count; got {raw[:40]!r}")
+    length = int(text) if len(text) <= 20 else len(request.body) + 1  # int() refuses 4,301 digits and more
     if not 0 < length <= len(request.body):
-        raise BadRequest(f"Inference-Header-Content-Length is {length}, but the body has {len(request.body)} bytes")
+        shown = text if len(text) <= 20 else f"a number of {len(text)} digits"
+        raise BadRequest(f"Inference-Header-Content-Length is {shown}, but the body has {len(request.body)} bytes")
     return request.body[:length], request.body[length:]
 
 
@@ -64,6 +65,7 @@ def decode(request: Request, model: Model) -> InferRequest:
     if request_id is not None and not isinstance(request_id, str):
         raise BadRequest('"id" must be a string')
     parameters = _parameters(payload, "the request")
+    binary_output = _flag(parameters, "binary_data_output", False, "the request")
     specs = {s.name: s for s in model.inputs}
     feeds: dict[str, np.ndarray] = {}
     offset = 0
@@ -72,8 +74,8 @@ def decode(request: Request, model: Model) -> InferRequest:
         if not isinstance(tensor, dict):
             raise BadRequest(f"{where} must be an object with name, shape, datatype and data")
         name = tensor.get("name")
-        if name not in specs:
-            raise BadRequest(f"{where}: unknown input {name!r}; the model's inputs are {_names(specs)}")
+        if not isinstance(name, str) or name not in specs:  # a JSON object or array is no name (nor hashable)
+            raise BadRequest(f"{where}: unknown input {_short(name)}; the model's inputs are {_names(specs)}")
         if name in feeds:
             raise BadRequest(f"{where}: input '{name}' is given twice")
         spec = specs[name]
@@ -97,7 +99,7 @@ def decode(request: Request, model: Model) -> InferRequest:
     missing = [n for n in specs if n not in feeds]
     if missing:
         raise BadRequest(f"missing input(s) {_names(missing)}; the model needs {_names(specs)}")
-    return InferRequest(request_id, feeds, _requested_outputs(payload, model, bool(parameters.get("binary_data_output"))))
+    return InferRequest(request_id, feeds, _requested_outputs(payload, model, binary_output))
 
 
 def _parameters(obj: dict, where: str) -> dict:
@@ -107,6 +109,16 @@ def _parameters(obj: dict, where: str) -> dict:
     if not isinstance(parameters, dict):
         raise BadRequest(f'"parameters" of {where} must be an object')
     return parameters
+
+
+def _flag(parameters: dict, key: str, default: bool, where: str) -> bool:
+    """A boolean parameter: true, false, or absent/null for the default (bool("false") would be True)."""
+    value = parameters.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise BadRequest(f"{key} of {where} must be true or false; got {_short(value)}")
+    return value
 
 
 def _shape(shape, where: str) -> list[int]:
@@ -123,7 +135,7 @@ def _shape(shape, where: str) -> list[int]:
 
 
 def _datatype(datatype, spec: TensorSpec, where: str) -> str:
-    if datatype not in DATATYPES:
+    if not isinstance(datatype, str) or datatype not in DATATYPES:
         if datatype == "BF16":
             raise BadRequest(f"{where}: BF16 tensors are not supported (numpy has no bfloat16); the model expects {spec.datatype}")
         raise BadRequest(f"{where}: unknown datatype {_short(datatype)}; expected one of {', '.join(DATATYPES)}")
@@ -222,8 +234,8 @@ def _requested_outputs(payload: dict, model: Model, binary_default: bool) -> lis
         if not isinstance(item, dict) or item.get("name") not in model.output_names:
             name = item.get("name") if isinstance(item, dict) else item
             raise BadRequest(f"outputs[{index}]: unknown output {_short(name)}; the model's outputs are {_names(model.output_names)}")
-        binary = _parameters(item, f"outputs[{index}]").get("binary_data", binary_default)
-        chosen.append((item["name"], bool(binary)))
+        binary = _flag(_parameters(item, f"outputs[{index}]"), "binary_data", binary_default, f"outputs[{index}]")
+        chosen.append((item["name"], binary))
     return chosen
 
 
@@ -270,5 +282,9 @@ def _names(names) -> str:
 
 
 def _short(value) -> str:
-    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    """A received value as it can be quoted in an error (JSON, cut at 60 characters)."""
+    try:
+        text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    except RecursionError:  # as deep as the parser allows: nothing of it is worth quoting
+        text = "a value nested hundreds of levels deep"
     return text if len(text) <= 60 else text[:57] + "..."
