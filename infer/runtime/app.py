@@ -47,6 +47,10 @@ def _run(model, feeds: dict, output_names: list[str] | None = None) -> tuple[dic
     except Exception as exc:  # onnxruntime reports bad feeds with its own exception types
         kind = type(exc).__name__
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else kind
+        empty = [f"'{name}' of shape {list(array.shape)}" for name, array in feeds.items() if array.size == 0]
+        if empty:  # the signature allows it, yet an operator may not: e.g. ArrayFeatureExtractor on no rows
+            raise BadRequest(f"the model rejected the input: it cannot run on the empty input(s) {', '.join(empty)}: "
+                             f"{message}") from None
         if kind in ("InvalidArgument", "InvalidGraph", "NotImplemented") or isinstance(exc, (ValueError, TypeError)):
             raise BadRequest(f"the model rejected the input: {message}") from None
         raise

@@ -75,8 +75,40 @@ def to_array(value, spec: TensorSpec, where: str) -> np.ndarray:
     if arr.dtype.kind in "iuf" and _has_bool(value):
         raise BadRequest(f"input '{spec.name}': {where} mixes booleans with numbers; send numbers only")
     arr = cast(arr, spec, where, value)
+    if arr.size == 0 and arr.ndim < len(spec.shape):
+        arr = _fill_empty_axes(arr, spec, where)
     check_shape(arr, spec)
     return arr
+
+
+def _fill_empty_axes(arr: np.ndarray, spec: TensorSpec, where: str) -> np.ndarray:
+    """Nested lists end at an empty one (`[]` is a batch of no rows): the axes below it, which JSON cannot
+    show, take the sizes the signature gives them."""
+    rest = [d for d in spec.shape[arr.ndim:] if d is not None]
+    if len(rest) != len(spec.shape) - arr.ndim:
+        what = "an empty list" if arr.ndim == 1 else f"empty lists at depth {arr.ndim}"
+        raise BadRequest(f"input '{spec.name}': {where} has {what}, which does not say the size of the axes "
+                         f"after axis {arr.ndim - 1} of shape {spec.shape_text}; send it as an Open Inference Protocol "
+                         "tensor, whose shape says them")
+    return arr.reshape((*arr.shape, *rest))
+
+
+def _strings(value, arr: np.ndarray, spec: TensorSpec, where: str) -> np.ndarray:
+    """The JSON strings themselves, as an object array of `arr`'s shape, when every element is a string.
+
+    numpy would turn [5, "a"] into ["5", "a"] and drop trailing NUL characters; ONNX strings keep both.
+    """
+    exact = np.array(value, dtype=object)  # regular, as np.asarray found it: the same shape
+    for item in exact.flat:
+        if type(item) is not str:
+            raise BadRequest(f"input '{spec.name}' expects strings; {where} mixes strings with {_json_kind(item)}")
+    return exact
+
+
+def _json_kind(value) -> str:
+    if isinstance(value, bool):
+        return "booleans"
+    return "numbers" if isinstance(value, (int, float)) else "objects" if isinstance(value, dict) else "lists"
 
 
 def cast(arr: np.ndarray, spec: TensorSpec, where: str, value=None) -> np.ndarray:
@@ -89,14 +121,18 @@ def cast(arr: np.ndarray, spec: TensorSpec, where: str, value=None) -> np.ndarra
     kind = arr.dtype.kind
     if kind == "O":
         items = arr.ravel().tolist()
+        expected = "strings" if target.kind == "O" else target.name
         if any(v is None for v in items):
-            raise BadRequest(f"input '{spec.name}' expects {target.name}; {where} contains null")
+            raise BadRequest(f"input '{spec.name}' expects {expected}; {where} contains null")
+        if target.kind == "O":
+            other: object = next((v for v in items if type(v) is not str), [])
+            raise BadRequest(f"input '{spec.name}' expects strings; {where} holds {_json_kind(other)}")
         if all(isinstance(v, int) for v in items):
             raise BadRequest(f"input '{spec.name}': a value is out of range for {target.name} (integers must fit in 64 bits)")
         raise BadRequest(f"input '{spec.name}' expects {target.name}; {where} mixes types")
     if target.kind == "O":  # string tensor
         if kind in "US":
-            return arr.astype(object)
+            return _strings(value, arr, spec, where) if value is not None else arr.astype(object)
         raise BadRequest(f"input '{spec.name}' expects strings; got {_describe(arr)}")
     if kind in "US":
         raise BadRequest(f"input '{spec.name}' expects {target.name}; got strings")
@@ -151,8 +187,6 @@ def check_shape(arr: np.ndarray, spec: TensorSpec) -> None:
                 f"input '{spec.name}' expects shape {spec.shape_text} (-1 means any size): "
                 f"{what}, got {have} (shape {got})"
             )
-    if arr.size == 0:
-        raise BadRequest(f"input '{spec.name}' is empty; expected shape {spec.shape_text}")
 
 
 def to_json(array: np.ndarray):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .errors import BadRequest
+from .events import json_type
 from .tensors import to_array, to_json
 
 if TYPE_CHECKING:
@@ -36,11 +37,11 @@ def decode(payload, model: Model) -> tuple[dict, str]:
 
 
 def _decode_rows(instances, model: Model) -> dict:
-    if not isinstance(instances, list) or not instances:
-        raise BadRequest('"instances" must be a non-empty list with one entry per instance')
+    if not isinstance(instances, list):
+        raise BadRequest(f'"instances" must be a list with one entry per instance; got {json_type(instances)}')
     specs = model.inputs
-    if len(specs) == 1 and not isinstance(instances[0], dict):
-        return {specs[0].name: to_array(instances, specs[0], "instances")}
+    if len(specs) == 1 and not (instances and isinstance(instances[0], dict)):
+        return {specs[0].name: to_array(instances, specs[0], "instances")}  # [] is an empty batch
     names = [s.name for s in specs]
     columns: dict[str, list] = {name: [] for name in names}
     for i, instance in enumerate(instances):
