@@ -112,7 +112,7 @@ class ModelHolder:
             try:
                 manifest = manifests.read(self.path)
             except manifests.ManifestError as exc:
-                raise ModelUnavailable(str(exc)) from None
+                raise self._unavailable(str(exc)) from None
             self._manifest = manifest
             return manifest
         return self._manifest
@@ -150,8 +150,8 @@ class ModelHolder:
         def load():
             try:
                 self.get()
-            except ModelUnavailable as exc:  # the first request tries again and answers the error
-                sys.stderr.write(f"infer: prefetching the model failed: {exc.message}\n")
+            except ModelUnavailable:  # logged by _load; the first request tries again and answers the error
+                pass
             self._waits.ms = None
 
         thread = threading.Thread(target=load, name="infer-prefetch", daemon=True)
@@ -160,20 +160,29 @@ class ModelHolder:
 
     def _load(self) -> Model:
         if not os.path.isfile(self.path):
-            raise ModelUnavailable(f"model file not found: {self.path} (set {contract.MODEL_PATH} to the .onnx file)")
+            raise self._unavailable(f"model file not found: {self.path} (set {contract.MODEL_PATH} to the .onnx file)")
         start = time.perf_counter()
         if os.environ.get(contract.VERIFY_SHA256, "on").strip().lower() not in contract.SWITCH_OFF:
             try:
                 manifests.verify(self.path, self.manifest)
             except manifests.ManifestError as exc:
-                raise ModelUnavailable(str(exc)) from None
+                raise self._unavailable(str(exc)) from None
         try:
             session = ort.InferenceSession(self.path, session_options(self.path), providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelUnavailable(f"cannot load model {self.path}: {first_line}") from None
+            raise self._unavailable(f"cannot load model {self.path}: {first_line}") from None
         load_ms = (time.perf_counter() - start) * 1000.0
         return Model(self.name, self.path, session, self.manifest.get("labels"), load_ms)
+
+    def _unavailable(self, reason: str) -> ModelUnavailable:
+        """The 503 for a model that cannot be loaded: the log gets `reason` whole, a caller (anyone who can
+        reach the function) gets it with the model's directory left out: file names, never where they live."""
+        sys.stderr.write(f"infer: the model cannot be loaded: {reason}\n")
+        directories = {os.path.dirname(p) for p in (self.path, os.path.abspath(self.path), os.path.realpath(self.path))}
+        for directory in sorted(directories - {"", os.sep}, key=len, reverse=True):
+            reason = reason.replace(directory + os.sep, "")
+        return ModelUnavailable(reason)
 
 
 _holder: ModelHolder | None = None
