@@ -242,13 +242,19 @@ def deploy(
     python: Annotated[str, typer.Option(help="Lambda Python version.")] = contract.DEFAULT_PYTHON,
     format: Annotated[str, typer.Option("--format", help="image (container image) or zip (managed runtime with SnapStart).")] = "image",
     public: Annotated[bool, typer.Option("--public", help="Function URL without auth (AuthType NONE): anyone with the URL can call it.")] = False,
-    reserved_concurrency: Annotated[int | None, typer.Option(help="Cap on concurrent environments: a ceiling on cost.")] = None,
-    provisioned_concurrency: Annotated[int | None, typer.Option(help="Environments kept initialised on an alias (billed while idle).")] = None,
+    reserved_concurrency: Annotated[int | None, typer.Option(help="Cap on concurrent environments: a ceiling on cost, and a small share of the account's pool (default: 10).")] = None,
+    no_reserved_concurrency: Annotated[bool, typer.Option("--no-reserved-concurrency", help="No cap, for accounts whose concurrency quota leaves no room to reserve any.")] = False,
+    provisioned_concurrency: Annotated[int | None, typer.Option(help="Environments kept initialised on an alias (billed while idle); at most the reserved concurrency.")] = None,
     ephemeral_storage: Annotated[int, typer.Option(help="/tmp size in MB.")] = 512,
     log_retention: Annotated[int, typer.Option(help="Days CloudWatch keeps the logs.")] = 30,
     cors_origin: Annotated[list[str] | None, typer.Option(help="Allowed CORS origin (repeat).")] = None,
     tag: Annotated[list[str] | None, typer.Option(help="KEY=VALUE tag on every resource (repeat).")] = None,
     env: Annotated[list[str] | None, typer.Option("--env", help="KEY=VALUE for the function's environment (repeat).")] = None,
+    vpc_id: Annotated[str | None, typer.Option(help="Place the function in this VPC (vpc-...), in the subnets given with --subnet-id, with a security group that allows no traffic in or out.")] = None,
+    subnet_id: Annotated[list[str] | None, typer.Option(help="A private subnet (subnet-...) of --vpc-id for the function (repeat).")] = None,
+    kms_key: Annotated[str | None, typer.Option(help="Customer-managed KMS key for the environment variables, the log group and the dead-letter queue: a key ARN, or create (a new key, rotated).")] = None,
+    invoke_principal: Annotated[list[str] | None, typer.Option(help="Account ID or IAM role/user ARN allowed to call the IAM-authenticated URL (repeat).")] = None,
+    dead_letter_queue: Annotated[bool, typer.Option("--dead-letter-queue", help="An encrypted SQS queue for failed asynchronous invocations.")] = False,
     synth_only: Annotated[bool, typer.Option("--synth-only", help="Write the CloudFormation template and assets to -o DIR and stop (offline).")] = False,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Where the package and cdk.out go (required with --synth-only).")] = None,
 ):
@@ -262,12 +268,17 @@ def deploy(
         raise fail(f"model file not found: {model}", 2)
     if synth_only and out is None:
         raise fail("--synth-only writes to a directory: give -o DIR", 2)
+    if no_reserved_concurrency and reserved_concurrency is not None:
+        raise fail("give --reserved-concurrency N or --no-reserved-concurrency, not both", 2)
+    concurrency = {"reserved_concurrency": None} if no_reserved_concurrency else (
+        {} if reserved_concurrency is None else {"reserved_concurrency": reserved_concurrency})
     options = DeployOptions(
         name=name, region=region, profile=profile, memory_mb=memory, timeout_s=timeout, arch=arch, python=python,
-        package_format=format, public=public, reserved_concurrency=reserved_concurrency,
-        provisioned_concurrency=provisioned_concurrency, ephemeral_storage_mb=ephemeral_storage,
-        log_retention_days=log_retention, cors_origins=list(cors_origin or []), tags=_pairs(tag, "--tag"),
-        environment=_pairs(env, "--env"),
+        package_format=format, public=public, provisioned_concurrency=provisioned_concurrency,
+        ephemeral_storage_mb=ephemeral_storage, log_retention_days=log_retention, cors_origins=list(cors_origin or []),
+        tags=_pairs(tag, "--tag"), environment=_pairs(env, "--env"), vpc_id=vpc_id, subnet_ids=list(subnet_id or []),
+        kms_key=kms_key, invoke_principals=list(invoke_principal or []), dead_letter_queue=dead_letter_queue,
+        **concurrency,
     )
     if public:
         typer.echo("warning: --public makes the function URL callable by anyone who has it (AuthType NONE); "

@@ -1,13 +1,14 @@
 """`OnnxFunction`: an ONNX Runtime function (container image, or zip with SnapStart) behind a function URL.
 
-It owns its log group (explicit retention) and its role, whose only permissions are writing to that
-log group: no managed policy, no wildcard action, no resource outside the function's own logs.
+It owns its log group (explicit retention) and its role, whose permissions are writing to that log group
+and only what the chosen security settings need (security.py): no managed policy, no wildcard action, and
+no wildcard resource except where EC2 allows nothing narrower (a VPC's network interfaces).
 """
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Size
+from aws_cdk import CfnResource, Duration, RemovalPolicy, Size, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -16,6 +17,8 @@ from constructs import Construct
 
 from infer.runtime import contract
 from infer.runtime.contract import HANDLER
+
+from . import security
 
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
 PLATFORMS = {"arm64": Platform.LINUX_ARM64, "x86_64": Platform.LINUX_AMD64}
@@ -35,22 +38,30 @@ class FunctionSettings:
     timeout_s: int = 30
     ephemeral_storage_mb: int = 512
     public: bool = False
-    reserved_concurrency: int | None = None
+    reserved_concurrency: int | None = None  # None: no reservation (infer deploy passes its DEFAULT_RESERVED_CONCURRENCY)
     provisioned_concurrency: int | None = None
     cors_origins: list[str] = field(default_factory=list)
     log_retention_days: int = 30
     environment: dict[str, str] = field(default_factory=dict)
+    vpc_id: str | None = None  # with subnet_ids: the function's ENIs go in those (private) subnets
+    subnet_ids: list[str] = field(default_factory=list)
+    kms_key_arn: str | None = None  # encrypts the environment variables, the log group and the dead letters
+    create_kms_key: bool = False  # the same, with a key the stack creates
+    invoke_principals: list[str] = field(default_factory=list)  # account IDs or IAM ARNs allowed to call the URL
+    dead_letter_queue: bool = False  # an SQS queue for failed asynchronous invocations
 
 
 class OnnxFunction(Construct):
     def __init__(self, scope: Construct, construct_id: str, settings: FunctionSettings):
         super().__init__(scope, construct_id)
         self.settings = settings
+        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                             description=_role_description(settings))
+        self.key = security.encryption_key(self, settings.kms_key_arn, settings.create_kms_key)
         self.log_group = logs.LogGroup(
             self, "Logs", retention=_retention(settings.log_retention_days), removal_policy=RemovalPolicy.DESTROY,
+            encryption_key=self.key, log_group_name=security.log_group_name(self) if self.key else None,
         )
-        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                             description="Writes the function's own logs; nothing else")
         self.role.add_to_policy(iam.PolicyStatement(
             actions=["logs:CreateLogStream", "logs:PutLogEvents"],
             resources=[f"{self.log_group.log_group_arn}"],
@@ -64,7 +75,16 @@ class OnnxFunction(Construct):
             role=self.role,
             log_group=self.log_group,
             environment=dict(settings.environment) or None,
+            environment_encryption=self.key,
         )
+        if self.key:
+            security.allow_decrypt(self.role, self.key)
+        if settings.vpc_id:
+            common.update(security.network(self, settings.vpc_id, settings.subnet_ids, self.role))
+        self.dead_letter_queue = None
+        if settings.dead_letter_queue:
+            self.dead_letter_queue = security.dead_letter_queue(self, self.key, self.role)
+            common["dead_letter_queue"] = self.dead_letter_queue
         if settings.package_format == "zip":
             self.function = lambda_.Function(
                 self, "Function", code=lambda_.Code.from_asset(settings.asset), handler=HANDLER,
@@ -77,6 +97,7 @@ class OnnxFunction(Construct):
                 code=lambda_.DockerImageCode.from_image_asset(settings.asset, platform=PLATFORMS[settings.arch]),
                 **common,
             )
+        self._depend_on_policy_only()
         self.target = self._target()
         cors = None
         if settings.cors_origins:
@@ -84,6 +105,14 @@ class OnnxFunction(Construct):
                                                   allowed_methods=[lambda_.HttpMethod.ALL])
         auth = lambda_.FunctionUrlAuthType.NONE if settings.public else lambda_.FunctionUrlAuthType.AWS_IAM
         self.url = self.target.add_function_url(auth_type=auth, cors=cors)
+        security.grant_invoke(self.target, settings.invoke_principals)
+
+    def _depend_on_policy_only(self) -> None:
+        """The function waits for its role's policy; the role itself it already references (cfn-lint W3005)."""
+        policy = self.role.node.find_child("DefaultPolicy").node.default_child
+        function = self.function.node.default_child
+        assert isinstance(policy, CfnResource) and isinstance(function, CfnResource)
+        function.add_override("DependsOn", [Stack.of(self).get_logical_id(policy)])
 
     def _target(self) -> lambda_.IFunction:
         """The function URL points at an alias when a version is needed (SnapStart or provisioned concurrency)."""
@@ -93,6 +122,17 @@ class OnnxFunction(Construct):
             self, "Live", alias_name="live", version=self.function.current_version,
             provisioned_concurrent_executions=self.settings.provisioned_concurrency or None,
         )
+
+
+def _role_description(settings: FunctionSettings) -> str:
+    uses = ["Writes the function's own logs"]
+    if settings.kms_key_arn or settings.create_kms_key:
+        uses.append("decrypts with its key")
+    if settings.vpc_id:
+        uses.append("manages its network interfaces")
+    if settings.dead_letter_queue:
+        uses.append("sends to its dead-letter queue")
+    return ", ".join(uses) + "; nothing else"
 
 
 RETENTION_DAYS = {

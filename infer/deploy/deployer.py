@@ -29,6 +29,18 @@ from .cdk_cli import Outputs, deploy_argv, destroy_argv, read_outputs, run_cdk
 from .prerequisites import check
 
 LOG_RETENTION_DAYS = 30
+# Reserved concurrency unless told otherwise: a ceiling on what a busy (or abused) URL can cost, 10 environments
+# billed at once, and 1% of the regional pool of 1000 concurrent executions that every function in the account
+# shares (Lambda keeps 100 of them unreserved). --no-reserved-concurrency where the account's quota is lower.
+DEFAULT_RESERVED_CONCURRENCY = 10
+MAX_SUBNETS = 16  # Lambda's VpcConfig limit
+
+# Formats checked before anything is packaged, each with what the user should give instead.
+VPC_ID = re.compile(r"vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+SUBNET_ID = re.compile(r"subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+KMS_KEY_ARN = re.compile(r"arn:aws(?:-cn|-us-gov)?:kms:([a-z]{2}(?:-[a-z]+)+-\d):\d{12}:key/"
+                         r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})")
+PRINCIPAL = re.compile(r"\d{12}|arn:aws(?:-cn|-us-gov)?:iam::\d{12}:(?:root|(?:user|role)/[\w+=,.@/-]+)")
 
 
 @dataclass
@@ -42,13 +54,18 @@ class DeployOptions:
     python: str = contract.DEFAULT_PYTHON
     package_format: str = "image"
     public: bool = False
-    reserved_concurrency: int | None = None
+    reserved_concurrency: int | None = DEFAULT_RESERVED_CONCURRENCY  # None: no reservation
     provisioned_concurrency: int | None = None
     ephemeral_storage_mb: int = 512
     log_retention_days: int = LOG_RETENTION_DAYS
     cors_origins: list[str] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
+    vpc_id: str | None = None
+    subnet_ids: list[str] = field(default_factory=list)
+    kms_key: str | None = None  # a key ARN, or "create"
+    invoke_principals: list[str] = field(default_factory=list)
+    dead_letter_queue: bool = False
 
     def validate(self) -> None:
         checks = [
@@ -64,7 +81,9 @@ class DeployOptions:
              "--provisioned-concurrency must be at least 1"),
             (not (self.reserved_concurrency and self.provisioned_concurrency)
              or self.provisioned_concurrency <= self.reserved_concurrency,
-             "--provisioned-concurrency cannot exceed --reserved-concurrency"),
+             f"--provisioned-concurrency ({self.provisioned_concurrency}) cannot exceed --reserved-concurrency "
+             f"({self.reserved_concurrency}{', the default' if self.reserved_concurrency == DEFAULT_RESERVED_CONCURRENCY else ''}): "
+             "raise --reserved-concurrency"),
             (self.package_format == "image" or self.python in contract.SNAPSTART_PYTHON_VERSIONS,
              "the zip route uses SnapStart, which needs --python 3.12 or newer"),
             (not any(key.lower().startswith("aws:") for key in self.tags),
@@ -74,9 +93,36 @@ class DeployOptions:
             contract.check_variables(self.environment)
         except ValueError as exc:
             checks.append((False, f"--env: {exc}"))
+        checks += self._security_checks()
         for ok, message in checks:
             if not ok:
                 raise DeployError(message, 2)
+
+    def _security_checks(self) -> list[tuple[bool, str]]:
+        bad_subnet = next((s for s in self.subnet_ids if not SUBNET_ID.fullmatch(s)), None)
+        key_region = KMS_KEY_ARN.fullmatch(self.kms_key or "")
+        bad_principal = next((p for p in self.invoke_principals if not PRINCIPAL.fullmatch(p)), None)
+        return [
+            (self.vpc_id is None or bool(VPC_ID.fullmatch(self.vpc_id)),
+             f"--vpc-id must be a VPC ID like vpc-0123456789abcdef0; got {self.vpc_id!r}"),
+            (bad_subnet is None, f"--subnet-id must be a subnet ID like subnet-0123456789abcdef0; got {bad_subnet!r}"),
+            (not self.vpc_id or bool(self.subnet_ids),
+             "--vpc-id needs the private subnets to place the function in: add --subnet-id subnet-... (repeat)"),
+            (not self.subnet_ids or bool(self.vpc_id), "--subnet-id needs the VPC the subnets are in: add --vpc-id vpc-..."),
+            (len(set(self.subnet_ids)) == len(self.subnet_ids), "--subnet-id: each subnet once"),
+            (len(self.subnet_ids) <= MAX_SUBNETS, f"--subnet-id: at most {MAX_SUBNETS} subnets (Lambda's limit)"),
+            (self.kms_key in (None, "create") or bool(key_region),
+             "--kms-key must be create or a key ARN like arn:aws:kms:REGION:ACCOUNT:key/KEY-ID (not an alias); "
+             f"got {self.kms_key!r}"),
+            (not (key_region and self.region) or key_region.group(1) == self.region,
+             f"--kms-key is in {key_region.group(1) if key_region else ''}, the function in {self.region}: "
+             "give a key in the function's region, or --kms-key create"),
+            (bad_principal is None, "--invoke-principal must be an account ID (12 digits) or an IAM ARN like "
+                                    f"arn:aws:iam::ACCOUNT:role/NAME (or :user/NAME, :root); got {bad_principal!r}"),
+            (len(set(self.invoke_principals)) == len(self.invoke_principals), "--invoke-principal: each principal once"),
+            (not (self.public and self.invoke_principals),
+             "--invoke-principal grants calls on an IAM-authenticated URL; drop --public (AuthType NONE lets anyone call)"),
+        ]
 
 
 def stack_name(name: str) -> str:
@@ -104,6 +150,10 @@ def synth_config(name: str, asset: Path, options: DeployOptions, environment: di
         "provisioned_concurrency": options.provisioned_concurrency,
         "cors_origins": list(options.cors_origins), "log_retention_days": options.log_retention_days,
         "tags": dict(options.tags), "environment": environment,
+        "vpc_id": options.vpc_id, "subnet_ids": list(options.subnet_ids),
+        "kms_key_arn": None if options.kms_key == "create" else options.kms_key,
+        "create_kms_key": options.kms_key == "create", "invoke_principals": list(options.invoke_principals),
+        "dead_letter_queue": options.dead_letter_queue,
     }
 
 
