@@ -1,14 +1,21 @@
-"""Shared fixtures for the deploy tests: no network credential lookups, and stacks synthesised once."""
+"""Shared fixtures for the deploy tests: no network credential lookups, stacks synthesised once, and AWS's
+template validators (cfn-lint, checkov) run over many templates at once."""
 
+import json
 import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from helpers import MODELS
+from helpers import MODELS, ROOT
 from infer.deploy.deployer import DeployOptions, synthesise
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+CFN_LINT = str(Path(sys.executable).with_name("cfn-lint"))
+CHECKOV = os.environ.get("CHECKOV") or str(ROOT / ".tools" / "checkov" / "bin" / "checkov")  # make test sets it
 
 
 @pytest.fixture(autouse=True)
@@ -38,3 +45,33 @@ def synthesised(tmp_path_factory):
         return cache[key]
 
     return synth
+
+
+@pytest.fixture(scope="session")
+def validate():
+    """validate(paths) -> {path: {"cfn_lint": [findings], "failed": [checks], "skipped": [checks]}}, one run of each tool.
+
+    cfn-lint reports errors and warnings; checkov runs offline (no download, no vendor API) on CloudFormation."""
+    for tool in (CFN_LINT, CHECKOV):
+        if not Path(tool).is_file():
+            pytest.fail(f"{tool} is missing; make test installs it", pytrace=False)
+
+    def run(paths):
+        paths = [str(Path(p).resolve()) for p in paths]
+        results = {path: {"cfn_lint": [], "failed": [], "skipped": []} for path in paths}
+        lint = subprocess.run([CFN_LINT, "--format", "json", *paths], capture_output=True, text=True, timeout=300)
+        assert lint.stdout.strip(), lint.stderr
+        for finding in json.loads(lint.stdout):
+            results[str(Path(finding["Filename"]).resolve())]["cfn_lint"].append(finding)
+        argv = [CHECKOV, *(arg for path in paths for arg in ("-f", path)), "--framework", "cloudformation",
+                "--skip-download", "--compact", "-o", "json"]
+        checked = subprocess.run(argv, capture_output=True, text=True, timeout=300,
+                                 env={**os.environ, "BC_SKIP_MAPPING": "TRUE"})
+        report = json.loads(checked.stdout)
+        assert report["summary"]["parsing_errors"] == 0, report["summary"]
+        for kind in ("failed", "skipped"):
+            for check in report["results"][f"{kind}_checks"]:
+                results[check["file_abs_path"]][kind].append(check)
+        return results
+
+    return run

@@ -9,7 +9,7 @@ from aws_cdk.assertions import Match, Template
 
 from helpers import INFER, MODELS
 from infer.deploy import DeployError
-from infer.deploy.deployer import DeployOptions, synthesise
+from infer.deploy.deployer import DEFAULT_RESERVED_CONCURRENCY, DeployOptions, synthesise
 
 
 def template(result) -> Template:
@@ -35,7 +35,8 @@ def test_default_image_function_behind_an_iam_url(synthesised):
     t.has_resource_properties("AWS::Lambda::Url", {"AuthType": "AWS_IAM"})
     t.has_resource_properties("AWS::Logs::LogGroup", {"RetentionInDays": 30})
     assert not resources(result, "AWS::Lambda::Alias")
-    assert "ReservedConcurrentExecutions" not in resources(result, "AWS::Lambda::Function")[0]
+    # reserved concurrency by default: a ceiling on cost (infer/deploy/deployer.py says why this number)
+    assert resources(result, "AWS::Lambda::Function")[0]["ReservedConcurrentExecutions"] == DEFAULT_RESERVED_CONCURRENCY
     outputs = result.template["Outputs"]
     assert {"FunctionUrl", "FunctionName", "LogGroupName"} <= set(outputs)
     assert outputs["AuthType"]["Value"] == "AWS_IAM"
@@ -110,7 +111,7 @@ def test_bad_options_are_refused_before_packaging(tmp_path):
             synthesise(MODELS / "iris.onnx", DeployOptions(**options), tmp_path / "x", log=lambda _: None)
 
 
-def test_synth_only_command_works_offline_and_the_cdk_cli_reads_it(tmp_path):
+def test_synth_only_command_works_offline_and_the_cdk_cli_reads_it(tmp_path, validate):
     out = tmp_path / "deploy"
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp_path), "AWS_EC2_METADATA_DISABLED": "true",
            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
@@ -118,7 +119,10 @@ def test_synth_only_command_works_offline_and_the_cdk_cli_reads_it(tmp_path):
                              "--memory", "1769", "--public"], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "warning: --public" in result.stderr
-    stack = json.loads((out / "cdk.out" / "infer-iris.template.json").read_text())
+    template_path = out / "cdk.out" / "infer-iris.template.json"
+    stack = json.loads(template_path.read_text())
+    (findings,) = validate([template_path]).values()
+    assert not findings["failed"] and not [f for f in findings["cfn_lint"] if f["Level"] in ("Error", "Warning")]
     function = next(r for r in stack["Resources"].values() if r["Type"] == "AWS::Lambda::Function")
     assert function["Properties"]["MemorySize"] == 1769
     assert (out / "package" / "context" / "Dockerfile").is_file()
