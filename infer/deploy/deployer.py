@@ -203,7 +203,8 @@ def deploy(model: str | Path, options: DeployOptions, out: str | Path | None = N
     options.validate()
     name = options.name or served_name(model)
     out = Path(out) if out else state.config_dir() / "deployments" / name
-    missing = checker(options.package_format, options.region, options.profile)
+    missing = checker(options.package_format, options.region, options.profile, vpc_id=options.vpc_id,
+                      subnet_ids=options.subnet_ids, kms_key=options.kms_key)
     if missing:
         raise DeployError("cannot deploy yet; missing:\n" + "\n".join(f"  - {item}" for item in missing), 2)
     result = synthesise(model, options, out, log)

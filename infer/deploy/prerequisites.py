@@ -23,8 +23,10 @@ def container_builder(environ, which=shutil.which) -> str | None:
 
 
 def check(package_format: str, region: str | None, profile: str | None = None, environ=None,
-          which=shutil.which, session=None) -> list[Missing]:
-    """Every prerequisite that is missing (an empty list: ready to deploy).
+          which=shutil.which, session=None, vpc_id: str | None = None, subnet_ids=(),
+          kms_key: str | None = None) -> list[Missing]:
+    """Every prerequisite that is missing (an empty list: ready to deploy), including a VPC, subnets or
+    KMS key the options name that the account does not have.
 
     `session` is a botocore session (made from `profile` when None); tests pass one with stubbed clients."""
     environ = os.environ if environ is None else environ
@@ -69,4 +71,38 @@ def check(package_format: str, region: str | None, profile: str | None = None, e
                                    "use credentials that may read SSM parameter " + BOOTSTRAP_PARAMETER))
     except BotoCoreError as exc:
         missing.append(Missing(f"access to AWS in {region}", str(exc)))
+    return missing + resources(session, region, vpc_id, list(subnet_ids), kms_key)
+
+
+def resources(session, region: str, vpc_id: str | None, subnet_ids: list[str], kms_key: str | None) -> list[Missing]:
+    """The VPC, subnets and KMS key the options name, looked up in the account: missing or unusable ones."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    missing = []
+    try:
+        if vpc_id:
+            ec2 = session.create_client("ec2", region_name=region)
+            try:
+                ec2.describe_vpcs(VpcIds=[vpc_id])
+            except ClientError:
+                missing.append(Missing(f"the VPC {vpc_id} in {region}", "give a --vpc-id from aws ec2 describe-vpcs "
+                                       f"--region {region} (and the region it is in with --region)"))
+            else:
+                found = ec2.describe_subnets(Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["Subnets"]
+                strays = sorted(set(subnet_ids) - {s["SubnetId"] for s in found})
+                if strays:
+                    missing.append(Missing(f"the subnet {strays[0]} in VPC {vpc_id}", "give --subnet-id values from "
+                                           f"aws ec2 describe-subnets --filters Name=vpc-id,Values={vpc_id}"))
+        if kms_key and kms_key != "create":
+            try:
+                state = session.create_client("kms", region_name=region).describe_key(KeyId=kms_key)["KeyMetadata"]
+            except ClientError:
+                missing.append(Missing(f"the KMS key {kms_key}", "give a key ARN from aws kms list-keys in the "
+                                       "function's region, or --kms-key create"))
+            else:
+                if state.get("KeyState") != "Enabled":
+                    missing.append(Missing(f"an enabled KMS key ({kms_key} is {state.get('KeyState')})",
+                                           "enable it (aws kms enable-key), or give another with --kms-key"))
+    except BotoCoreError as exc:
+        missing.append(Missing(f"access to EC2/KMS in {region}", str(exc)))
     return missing

@@ -37,7 +37,7 @@ def test_deploy_runs_the_cdk_cli_on_the_synthesised_assembly(tmp_path):
     cdk = FakeCdk()
     outputs = deploy(MODELS / "iris.onnx", DeployOptions(region="eu-west-1", profile="ml", package_format="zip",
                                                          arch="x86_64"),
-                     tmp_path / "d", log=lambda _: None, runner=cdk, checker=lambda *a: [])
+                     tmp_path / "d", log=lambda _: None, runner=cdk, checker=lambda *a, **k: [])
     assembly = tmp_path / "d" / "cdk.out"
     assert cdk.calls == [["cdk", "deploy", "infer-iris", "--app", str(assembly), "--require-approval", "never",
                           "--outputs-file", str(tmp_path / "d" / "outputs.json"), "--progress", "events", "--ci",
@@ -61,7 +61,7 @@ def test_missing_prerequisites_stop_before_the_cdk_cli(tmp_path):
     missing = [Missing("the AWS CDK CLI (cdk)", "install it with npm install -g aws-cdk")]
     with pytest.raises(DeployError, match="missing:\n  - the AWS CDK CLI"):
         deploy(MODELS / "iris.onnx", DeployOptions(), tmp_path / "d", log=lambda _: None, runner=cdk,
-               checker=lambda *a: missing)
+               checker=lambda *a, **k: missing)
     assert cdk.calls == []
 
 

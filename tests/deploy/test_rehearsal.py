@@ -97,6 +97,34 @@ def test_refusals_build_nothing_and_leave_no_stack(aws, tmp_path):
     assert stacks(aws) == [], "no stack was created"
 
 
+def test_unknown_vpc_subnet_or_key_is_refused_before_anything_is_built(aws, tmp_path, monkeypatch):
+    bootstrap = subprocess.run(["cdk", "bootstrap", f"aws://{ACCOUNT}/{REGION}"], env=aws, cwd=tmp_path,
+                               capture_output=True, text=True, timeout=300)
+    assert bootstrap.returncode == 0, bootstrap.stderr[-2000:]
+    ec2 = client(aws, "ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    key = client(aws, "kms").create_key()["KeyMetadata"]["Arn"]
+    absent_key = key.rsplit("/", 1)[0] + "/0123abcd-0123-4567-89ab-0123456789ab"
+    deploy = ("deploy", "iris.onnx", "--format", "zip", "--region", REGION, "-o", "out")
+    for extra, named in [(("--vpc-id", "vpc-0123456789abcdef0", "--subnet-id", subnet), "the VPC vpc-0123456789abcdef0"),
+                         (("--vpc-id", vpc, "--subnet-id", "subnet-0123456789abcdef0"), "subnet-0123456789abcdef0"),
+                         (("--kms-key", absent_key), f"the KMS key {absent_key}")]:
+        refused = infer(aws, tmp_path, *deploy, *extra)
+        assert refused.returncode == 2 and named in refused.stderr, (extra, refused.stderr)
+        assert "Traceback" not in refused.stderr
+    assert not (tmp_path / "out").exists() and stacks(aws) == ["CDKToolkit"]
+
+    from infer.deploy.prerequisites import check
+
+    for name in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    for name, value in aws.items():
+        if name.startswith("AWS_"):
+            monkeypatch.setenv(name, value)  # the check's botocore session reads them
+    assert check("zip", REGION, vpc_id=vpc, subnet_ids=[subnet], kms_key=key) == []
+
+
 def test_deploy_predict_destroy_rehearsal(aws, tmp_path):
     bootstrap = subprocess.run(["cdk", "bootstrap", f"aws://{ACCOUNT}/{REGION}"], env=aws, cwd=tmp_path,
                                capture_output=True, text=True, timeout=300)
