@@ -143,5 +143,5 @@ def dispatch(request: Request) -> Response:
     except InferError as exc:
         return Response(exc.status, {"error": exc.message}, exc.headers)
     except Exception as exc:  # a defect in infer or the model, never the caller's fault: log it fully
-        traceback.print_exc(file=sys.stderr)
-        return Response(500, {"error": f"internal error: {type(exc).__name__}: {exc}"})
+        traceback.print_exc(file=sys.stderr)  # the caller gets its type only: its text may hold paths or data
+        return Response(500, {"error": f"internal error ({type(exc).__name__}); the function's log has the traceback"})

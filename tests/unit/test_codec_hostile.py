@@ -303,3 +303,18 @@ def test_bytes_elements_are_checked_not_trusted(tmp_path, use_model):
     assert response.status == 400 and "claims 4294967295 bytes" in response.body["error"]
     response = infer("s", {"inputs": [{"name": "s", "shape": [1], "datatype": "BYTES", "data": ["\ud800"]}]})
     assert response.status == 400 and "surrogates not allowed" in response.body["error"]
+
+
+def test_a_defect_answers_500_with_its_type_only(iris, monkeypatch, capfd):
+    """A 500 is infer's fault, never the caller's: the traceback goes to the log, and the caller, who may be
+    anyone, gets the exception's type without its text (which may hold paths or other requests' data)."""
+
+    def broken(payload, model):
+        raise FileNotFoundError(2, "No such file or directory", "/var/task/secret-place/labels.txt")
+
+    monkeypatch.setattr(app.v1, "decode", broken)
+    response = post("/predict", {"instances": [SETOSA]})
+    assert (response.status, response.body) == (
+        500, {"error": "internal error (FileNotFoundError); the function's log has the traceback"})
+    log = capfd.readouterr().err
+    assert "Traceback" in log and "/var/task/secret-place/labels.txt" in log
