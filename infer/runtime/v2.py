@@ -124,13 +124,14 @@ def _flag(parameters: dict, key: str, default: bool, where: str) -> bool:
 def _shape(shape, where: str) -> list[int]:
     if not isinstance(shape, list) or len(shape) > MAX_RANK:
         raise BadRequest(f"{where}: \"shape\" must be a list of at most {MAX_RANK} non-negative integers; got {_short(shape)}")
-    nominal = 1
     for dim in shape:
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 0:
             raise BadRequest(f"{where}: shape dimensions must be non-negative integers; got {_short(dim)} in {_short(shape)}")
+    nominal = 1
+    for dim in shape:
         nominal *= max(dim, 1)
-    if nominal > MAX_NOMINAL_ELEMENTS:
-        raise BadRequest(f"{where}: shape {_short(shape)} is too large for any tensor")
+        if nominal > MAX_NOMINAL_ELEMENTS:  # at once: 64 dimensions of 4,300 digits multiply slowly
+            raise BadRequest(f"{where}: shape {_short(shape)} is too large for any tensor")
     return shape
 
 
@@ -284,7 +285,10 @@ def _names(names) -> str:
 def _short(value) -> str:
     """A received value as it can be quoted in an error (JSON, cut at 60 characters)."""
     try:
-        text = json.dumps(value) if not isinstance(value, str) else repr(value)
+        if isinstance(value, list) and len(value) > 8:  # no need to write out what is cut anyway
+            text = json.dumps(value[:8])[:-1] + ", ...]"
+        else:
+            text = json.dumps(value) if not isinstance(value, str) else repr(value)
     except RecursionError:  # as deep as the parser allows: nothing of it is worth quoting
         text = "a value nested hundreds of levels deep"
     return text if len(text) <= 60 else text[:57] + "..."

@@ -318,3 +318,13 @@ def test_a_defect_answers_500_with_its_type_only(iris, monkeypatch, capfd):
         500, {"error": "internal error (FileNotFoundError); the function's log has the traceback"})
     log = capfd.readouterr().err
     assert "Traceback" in log and "/var/task/secret-place/labels.txt" in log
+
+
+def test_shape_of_the_largest_integers_json_allows_is_refused_at_the_first_dimension_too_many(iris):
+    """64 dimensions of 4,300 digits: refused once the product passes any tensor, without multiplying on."""
+    big = b"9" * 4300
+    body = b'{"inputs": [{"name": "input", "shape": [' + b", ".join([big] * 64) + b'], "datatype": "FP32", "data": []}]}'
+    response = post("/v2/models/iris/infer", body)
+    assert response.status == 400
+    assert response.body["error"].startswith("input 'input': shape [9999")
+    assert response.body["error"].endswith("... is too large for any tensor")
