@@ -49,6 +49,8 @@ class FunctionSettings:
     create_kms_key: bool = False  # the same, with a key the stack creates
     invoke_principals: list[str] = field(default_factory=list)  # account IDs or IAM ARNs allowed to call the URL
     dead_letter_queue: bool = False  # an SQS queue for failed asynchronous invocations
+    # The OCI platform the image's first stage runs on: Docker's buildx sets BUILDPLATFORM itself, podman 4.3 does not.
+    build_platform: str | None = None
 
 
 class OnnxFunction(Construct):
@@ -94,7 +96,9 @@ class OnnxFunction(Construct):
         else:
             self.function = lambda_.DockerImageFunction(
                 self, "Function",
-                code=lambda_.DockerImageCode.from_image_asset(settings.asset, platform=PLATFORMS[settings.arch]),
+                code=lambda_.DockerImageCode.from_image_asset(
+                    settings.asset, platform=PLATFORMS[settings.arch],
+                    build_args={"BUILDPLATFORM": settings.build_platform} if settings.build_platform else None),
                 **common,
             )
         self._depend_on_policy_only()

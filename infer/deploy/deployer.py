@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from infer.package import PackageError
+from infer.podman import host_platform
 from infer.runtime import contract
 from infer.runtime.manifest import served_name
 
@@ -154,6 +155,8 @@ def synth_config(name: str, asset: Path, options: DeployOptions, environment: di
         "kms_key_arn": None if options.kms_key == "create" else options.kms_key,
         "create_kms_key": options.kms_key == "create", "invoke_principals": list(options.invoke_principals),
         "dead_letter_queue": options.dead_letter_queue,
+        # where `cdk deploy` will build the image's first stage: this machine
+        "build_platform": host_platform() if options.package_format == "image" else None,
     }
 
 

@@ -41,6 +41,13 @@ def test_default_image_function_behind_an_iam_url(synthesised):
     assert {"FunctionUrl", "FunctionName", "LogGroupName"} <= set(outputs)
     assert outputs["AuthType"]["Value"] == "AWS_IAM"
     no_unacknowledged_findings(result)
+    # cdk deploy builds the image here: its first stage is told this machine's platform (podman 4.3 does not)
+    from infer.podman import host_platform
+
+    assets = json.loads((result.outdir / f"{result.stack_name}.assets.json").read_text())
+    [image] = assets["dockerImages"].values()
+    assert image["source"]["dockerBuildArgs"] == {"BUILDPLATFORM": host_platform()}
+    assert image["source"]["platform"] == "linux/arm64"
 
 
 def test_role_may_only_write_its_own_logs(synthesised):
