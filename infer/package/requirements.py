@@ -4,6 +4,9 @@ from importlib import metadata
 from pathlib import Path
 
 RUNTIME_PACKAGES = ("numpy", "onnxruntime")  # what infer/runtime imports; their other requirements are unused
+# The versions the runtime supports (as pyproject.toml requires them): the fallback where the pinned version has
+# no wheel for the target (e.g. numpy 2.3+ needs glibc 2.28; Lambda's python3.11 runs on glibc 2.26).
+RUNTIME_RANGES = {"numpy": ">=1.26", "onnxruntime": ">=1.20"}
 RIC_PACKAGES = ("awslambdaric",)  # only where the base image has no Runtime Interface Client
 WHEEL_MACHINES = {"arm64": "aarch64", "x86_64": "x86_64"}  # Lambda's architectures as wheel platform tags spell them
 

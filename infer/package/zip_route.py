@@ -22,12 +22,17 @@ from infer.staging import stage_runtime
 
 from . import PackageError
 from .context import check_options
-from .dockerfile import check_environment
+from .dockerfile import OLDEST_MANYLINUX_MINOR, check_environment
 from .model import model_files
-from .requirements import RUNTIME_PACKAGES, WHEEL_MACHINES, pins
+from .requirements import RUNTIME_PACKAGES, RUNTIME_RANGES, WHEEL_MACHINES, pins
 
 UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024  # Lambda: function code and layers, unzipped
-MANYLINUX = ("manylinux_2_34", "manylinux_2_28", "manylinux2014")  # Lambda's Python 3.12+ runs on glibc 2.34
+
+
+def manylinux_tags(python: str, glibc: tuple[int, int] | None = None) -> list[str]:
+    """Every manylinux tag the managed runtime's glibc (or `glibc`) can load, newest first."""
+    major, minor = glibc or contract.RUNTIME_GLIBC[python]
+    return [f"manylinux_{major}_{m}" for m in range(minor, OLDEST_MANYLINUX_MINOR - 1, -1)] + ["manylinux2014"]
 
 
 @dataclass
@@ -40,13 +45,42 @@ class ZipResult:
     environment: dict[str, str] = field(default_factory=dict)  # for the function's configuration
 
 
-def pip_argv(target: Path, requirements: dict[str, str], arch: str, python: str) -> list[str]:
+def pip_argv(target: Path, requirements: dict[str, str], arch: str, python: str, exact: bool = True,
+             glibc: tuple[int, int] | None = None) -> list[str]:
+    """pip installing `requirements` (name -> version, or -> a range when not `exact`) as wheels for the target."""
     argv = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
             "--only-binary=:all:", "--no-compile", "--implementation", "cp", "--python-version", python,
             "--target", str(target)]  # bytecode is compiled afterwards, for the target Python
-    for tag in MANYLINUX:
+    for tag in manylinux_tags(python, glibc):
         argv += ["--platform", f"{tag}_{WHEEL_MACHINES[arch]}"]
-    return argv + [f"{name}=={version}" for name, version in sorted(requirements.items())]
+    return argv + [f"{name}{'==' if exact else ''}{version}" for name, version in sorted(requirements.items())]
+
+
+def installed_versions(root: Path) -> dict[str, str]:
+    """name -> version of the distributions pip put in `root`."""
+    found = {}
+    for info in root.glob("*.dist-info"):
+        name, _, version = info.name[:-len(".dist-info")].partition("-")
+        found[name.lower().replace("_", "-")] = version
+    return found
+
+
+def fetch_wheels(root: Path, requirements: dict[str, str], arch: str, python: str, log,
+                 glibc: tuple[int, int] | None = None) -> dict[str, str]:
+    """The pinned versions as wheels for the target; where one has none (an older glibc), the newest supported
+    versions that do, said in the log. Returns what was installed."""
+    where = f"Lambda's python{python} on {arch} (glibc {'.'.join(map(str, glibc or contract.RUNTIME_GLIBC[python]))})"
+    done = subprocess.run(pip_argv(root, requirements, arch, python, glibc=glibc), capture_output=True, text=True)
+    if done.returncode != 0 and "No matching distribution" in done.stderr + done.stdout:
+        log(f"the pinned versions have no wheels for {where}; taking the newest supported versions that do")
+        ranges = {name: RUNTIME_RANGES[name] for name in requirements}
+        done = subprocess.run(pip_argv(root, ranges, arch, python, exact=False, glibc=glibc),
+                              capture_output=True, text=True)
+    if done.returncode != 0:
+        detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise PackageError(f"pip could not fetch wheels for {where}: {detail[0]}; "
+                           "use --python 3.12 or newer (Amazon Linux 2023), or the image route")
+    return {name: version for name, version in installed_versions(root).items() if name in requirements}
 
 
 def tree_bytes(root: Path) -> int:
@@ -78,7 +112,10 @@ def write_zip(root: Path, out: Path) -> None:
 
 
 def package_zip(model: str | Path, out: str | Path, arch: str = contract.DEFAULT_ARCH, python: str = contract.DEFAULT_PYTHON,
-                environment: dict[str, str] | None = None, log=None, strategy: str | None = None) -> ZipResult:
+                environment: dict[str, str] | None = None, log=None, strategy: str | None = None,
+                glibc: tuple[int, int] | None = None) -> ZipResult:
+    """The deployment zip; `glibc` replaces the managed runtime's (contract.RUNTIME_GLIBC) when the zip is meant
+    to run elsewhere, e.g. under the emulator on this machine."""
     check_options(arch, python)
     environment = dict(environment or {})
     if Path(model).suffix == ".ort":
@@ -105,10 +142,7 @@ def package_zip(model: str | Path, out: str | Path, arch: str = contract.DEFAULT
         stage_runtime(root, compile_bytecode=False)  # compiled below, for the target Python
         log(f"installing {', '.join(f'{k}=={v}' for k, v in sorted(requirements.items()))} for "
             f"Python {python} on {arch} (manylinux wheels)")
-        done = subprocess.run(pip_argv(root, requirements, arch, python), capture_output=True, text=True)
-        if done.returncode != 0:
-            detail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise PackageError(f"pip could not fetch wheels for Python {python} on {arch}: {detail[0]}")
+        requirements = fetch_wheels(root, requirements, arch, python, log, glibc)
         shutil.rmtree(root / "bin", ignore_errors=True)  # console scripts: nothing on Lambda runs them
         model_dir = root / "model"
         model_dir.mkdir()

@@ -40,6 +40,9 @@ OCI_PLATFORMS = {"arm64": "linux/arm64", "x86_64": "linux/amd64"}
 PYTHON_VERSIONS = ("3.11", "3.12", "3.13", "3.14")
 DEFAULT_PYTHON = "3.12"
 SNAPSTART_PYTHON_VERSIONS = ("3.12", "3.13", "3.14")
+# The glibc of each managed Python runtime's OS (python3.11: Amazon Linux 2; 3.12 and newer: Amazon Linux 2023):
+# the newest manylinux wheels a zip package may hold.
+RUNTIME_GLIBC = {"3.11": (2, 26), "3.12": (2, 34), "3.13": (2, 34), "3.14": (2, 34)}
 
 # Lambda's limits.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # function URL and synchronous invoke, request and response

@@ -1,6 +1,7 @@
 """The zip route: wheels for the target, bytecode, the 250 MB check; the zip really unpacked into a clean
 directory and run under awslambdaric against the emulator, importing nothing from this environment."""
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -16,13 +17,16 @@ from infer.package.zip_route import package_zip, pip_argv
 from infer.runtime.contract import HANDLER as RUNTIME_HANDLER
 
 HOST_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+# To run a zip here, its wheels must suit this machine's Python and glibc (Lambda's python3.11 has glibc 2.26,
+# for which onnxruntime 1.17+ has no wheel: that is checked below, through the command line).
+HOST_GLIBC = tuple(int(part) for part in os.confstr("CS_GNU_LIBC_VERSION").split()[1].split(".")[:2])
 
 
 @pytest.fixture(scope="session")
 def iris_zip(tmp_path_factory):
     out = tmp_path_factory.mktemp("zip") / "iris.zip"
     return package_zip(MODELS / "iris.onnx", out, arch="x86_64", python=HOST_PYTHON,
-                       environment={"INFER_THREADS": "1"})
+                       environment={"INFER_THREADS": "1"}, glibc=HOST_GLIBC)
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +74,7 @@ def test_unpacked_zip_runs_under_awslambdaric(iris_zip, lambda_ric, tmp_path):
 def test_over_the_limit_suggests_the_image(monkeypatch, tmp_path):
     monkeypatch.setattr(zip_route, "UNZIPPED_LIMIT_BYTES", 1024 * 1024)
     with pytest.raises(PackageError, match=r"over Lambda's 250 MB limit .* use the container image"):
-        package_zip(MODELS / "iris.onnx", tmp_path / "x.zip", arch="x86_64", python=HOST_PYTHON)
+        package_zip(MODELS / "iris.onnx", tmp_path / "x.zip", arch="x86_64", python=HOST_PYTHON, glibc=HOST_GLIBC)
     assert not (tmp_path / "x.zip").exists()
 
 
@@ -85,7 +89,30 @@ def test_pip_asks_for_manylinux_wheels_of_the_target():
 
 def test_zip_command(tmp_path):
     result = subprocess.run([INFER, "package", str(MODELS / "iris.onnx"), "--format", "zip", "-o",
-                             str(tmp_path / "f.zip"), "--arch", "x86_64", "--python", HOST_PYTHON],
+                             str(tmp_path / "f.zip"), "--arch", "x86_64", "--python", "3.12"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "unzipped (Lambda allows 250 MB unzipped)" in result.stdout and (tmp_path / "f.zip").is_file()
+    names = zipfile.ZipFile(tmp_path / "f.zip").namelist()
+    assert any(name.startswith("onnxruntime/capi/onnxruntime_pybind11_state.cpython-312-x86_64") for name in names)
+
+
+def test_a_zip_for_python_3_11_says_why_it_cannot_be_built(tmp_path):
+    """Lambda's python3.11 runs on Amazon Linux 2 (glibc 2.26): onnxruntime 1.17 and newer have no wheel for it."""
+    result = subprocess.run([INFER, "package", str(MODELS / "iris.onnx"), "--format", "zip", "-o",
+                             str(tmp_path / "f.zip"), "--arch", "x86_64", "--python", "3.11"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and "glibc 2.26" in result.stderr and "--python 3.12" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "f.zip").exists()
+
+
+def test_wheels_are_chosen_for_the_runtime_os_glibc():
+    """python3.11 runs on Amazon Linux 2 (glibc 2.26), 3.12 and newer on Amazon Linux 2023 (glibc 2.34)."""
+    from infer.package.zip_route import pip_argv
+
+    def platforms(python):
+        argv = pip_argv(Path("/tmp/x"), {"numpy": "2.0.0"}, "arm64", python)
+        return [argv[i + 1] for i, a in enumerate(argv) if a == "--platform"]
+
+    assert platforms("3.11")[0] == "manylinux_2_26_aarch64" and "manylinux_2_28_aarch64" not in platforms("3.11")
+    assert platforms("3.12")[0] == "manylinux_2_34_aarch64" and "manylinux2014_aarch64" in platforms("3.12")
