@@ -162,6 +162,7 @@ class ModelHolder:
         if not os.path.isfile(self.path):
             raise self._unavailable(f"model file not found: {self.path} (set {contract.MODEL_PATH} to the .onnx file)")
         start = time.perf_counter()
+        preload.wait_for_read_ahead()  # prefetch/eager: the whole model in the page cache before the session maps it
         if os.environ.get(contract.VERIFY_SHA256, "on").strip().lower() not in contract.SWITCH_OFF:
             try:
                 manifests.verify(self.path, self.manifest)

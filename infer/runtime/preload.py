@@ -1,8 +1,10 @@
 """Where the model is and how to load it, read from the environment; and, for the `prefetch` and
-`eager` strategies, a head start: the kernel is asked to read the model files into the page cache
-while numpy and onnxruntime are still importing. Standard library only, so it runs first."""
+`eager` strategies, a head start: a thread reads the whole model (and its weights sidecar) into the page
+cache in large blocks while numpy and onnxruntime are still importing, and loading waits for it, so the
+model is resident before the first request. Standard library only, so it runs first."""
 
 import os
+import threading
 
 from . import contract
 
@@ -22,19 +24,41 @@ def strategy() -> str:
     return value.strip().lower()
 
 
-def read_ahead(path: str) -> None:
-    """Ask the kernel to start reading a file into the page cache, without waiting for it."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return  # a missing model is reported properly when it is loaded
-    try:
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
-    finally:
-        os.close(fd)
+READ_BLOCK_BYTES = 8 * 1024 * 1024  # large reads: the kernel reads ahead in its largest steps
+
+_reader: threading.Thread | None = None
+
+
+def read_files(paths) -> int:
+    """Read whole files through the page cache in large blocks; returns the bytes read. Missing files are
+    skipped (a missing model is reported properly when it is loaded)."""
+    block = memoryview(bytearray(READ_BLOCK_BYTES))
+    total = 0
+    for path in paths:
+        try:
+            f = open(path, "rb", buffering=0)
+        except OSError:
+            continue
+        with f:
+            while count := f.readinto(block):
+                total += count
+    return total
+
+
+def start_read_ahead(paths) -> threading.Thread:
+    """Read the model's files on a thread while the imports run (reads release the GIL)."""
+    global _reader
+    _reader = threading.Thread(target=read_files, args=(list(paths),), name="infer-read-ahead", daemon=True)
+    _reader.start()
+    return _reader
+
+
+def wait_for_read_ahead() -> None:
+    """Block until the read-ahead (if any) is done: the model's pages are then in the page cache."""
+    if _reader is not None:
+        _reader.join()
 
 
 if strategy() != "lazy":
     _path = model_path()
-    for _file in (_path, contract.sidecar_path(_path)):
-        read_ahead(_file)
+    start_read_ahead([_path, contract.sidecar_path(_path)])
