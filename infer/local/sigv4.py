@@ -1,9 +1,11 @@
 """Checking AWS Signature Version 4 on incoming requests, as a function URL with AWS_IAM auth does.
 
 Written from the SigV4 specification, apart from botocore (which signs in `infer predict`), so the two
-check each other. `infer serve --auth iam` accepts requests signed with the credentials it was started
-with (the caller and the function's owner are the same account here), for service `lambda` in the
-emulator's region, dated within five minutes.
+check each other. The canonical request is made from the request target exactly as it arrived, query
+string included, which is also what the servers route: a signature is good for that target only.
+`infer serve --auth iam` accepts requests signed with the credentials it was started with (the caller
+and the function's owner are the same account here), for service `lambda` in the emulator's region,
+dated within five minutes.
 """
 
 import hashlib
@@ -12,7 +14,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_SKEW_S = 300
@@ -37,13 +39,22 @@ def signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
     return key
 
 
+def canonical_query(query: str) -> str:
+    """Each name and value percent-decoded, then encoded as SigV4 wants (all but A-Z a-z 0-9 - _ . ~), sorted."""
+    pairs = []
+    for pair in query.split("&"):
+        if pair:
+            name, _, value = pair.partition("=")
+            pairs.append((quote(unquote(name), safe="-_.~"), quote(unquote(value), safe="-_.~")))
+    return "&".join(f"{name}={value}" for name, value in sorted(pairs))
+
+
 def canonical_request(method: str, target: str, headers: dict[str, str], signed: list[str], payload_hash: str) -> str:
-    parts = urlsplit(target)
-    path = quote(parts.path or "/", safe="/~")
-    pairs = sorted(pair.partition("=")[::2] for pair in parts.query.split("&") if pair) if parts.query else []
-    query = "&".join(f"{key}={value}" for key, value in pairs)
+    """The canonical request of a request whose target (path and query, exactly as sent) is `target`."""
+    path, _, query = target.partition("?")
     header_lines = "".join(f"{name}:{' '.join(headers.get(name, '').split())}\n" for name in signed)
-    return "\n".join([method, path, query, header_lines, ";".join(signed), payload_hash])
+    return "\n".join([method, quote(path, safe="/~"), canonical_query(query), header_lines, ";".join(signed),
+                       payload_hash])
 
 
 class SigV4Verifier:
@@ -56,6 +67,9 @@ class SigV4Verifier:
         self.clock = clock
 
     def __call__(self, method: str, target: str, header_items: list[tuple[str, str]], body: bytes) -> str | None:
+        """Check a request whose target is `target` as it was sent (path and query): the one that is routed."""
+        if not target.startswith("/") or "#" in target:
+            return "the request target must be a path (and query), as it was signed"
         headers: dict[str, str] = {}
         for name, value in header_items:
             name = name.lower()

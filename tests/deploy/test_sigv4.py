@@ -109,3 +109,27 @@ def test_predict_iam_without_credentials_is_one_line(tmp_path):
     result = subprocess.run([INFER, "predict", "http://127.0.0.1:9", "--auth", "iam", "-d", "[[1]]"],
                             capture_output=True, text=True, env=env, timeout=30)
     assert result.returncode == 1 and "no AWS credentials were found" in result.stderr
+
+
+def signed_with_params(url, params, method="GET"):
+    """As boto3 signs an operation with query parameters (Lambda's Qualifier): the query built from `params`."""
+    request = AWSRequest(method=method, url=url, params=params)
+    SigV4Auth(BotoCredentials(KEYS.access_key, KEYS.secret_key), "lambda", "us-east-1").add_auth(request)
+    prepared = request.prepare()
+    return prepared.url.split("127.0.0.1:8080", 1)[1], list(request.headers.items()) + [("Host", "127.0.0.1:8080")]
+
+
+@pytest.mark.parametrize("params", [{"Qualifier": "$LATEST"}, {"Qualifier": "prod", "name": "c/d~e:f"}, {"x": ""}])
+def test_the_query_string_is_signed(params):
+    verify = SigV4Verifier(KEYS, "us-east-1")
+    target, headers = signed_with_params("http://127.0.0.1:8080/2015-03-31/functions/iris/configuration", params)
+    assert verify("GET", target, headers, b"") is None, target
+    assert "does not match" in verify("GET", target + "&Qualifier=evil", headers, b"")
+    assert "does not match" in verify("GET", target.split("?")[0], headers, b""), "a signed parameter taken away"
+
+
+@pytest.mark.parametrize("sent", ["http://127.0.0.1:8080/predict", "/predict#x", "*"])
+def test_only_the_path_that_was_signed_verifies(sent):
+    url = "http://127.0.0.1:8080/predict"
+    denial = SigV4Verifier(KEYS, "us-east-1")("POST", sent, signed(url, ROW.encode()), ROW.encode())
+    assert denial and "request target must be a path" in denial
