@@ -4,7 +4,9 @@ import http.client
 import json
 import os
 import re
+import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -145,3 +147,86 @@ class ServeProcess:
     def stop(self):
         if self.proc.poll() is None:
             self.interrupt()
+
+
+# Raw HTTP over a socket, for requests no well-behaved client sends (tests/hostile).
+
+
+def address(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 80
+
+
+def parse_reply(raw: bytes) -> Reply | None:
+    """The first HTTP response in `raw` once it is complete (head, and a body of its Content-Length), else None."""
+    head, sep, rest = raw.partition(b"\r\n\r\n")
+    if not sep:
+        return None
+    lines = head.decode("latin-1").split("\r\n")
+    headers = [tuple(part.strip() for part in line.split(":", 1)) for line in lines[1:] if ":" in line]
+    length = next((int(v) for k, v in headers if k.lower() == "content-length"), 0)
+    if len(rest) < length:
+        return None
+    return Reply(int(lines[0].split()[1]), headers, rest[:length])
+
+
+def raw_exchange(url: str, data: bytes, timeout_s: float = 10.0) -> Reply | None:
+    """Send `data` as it is and read one response; None if the connection closed without one."""
+    with socket.create_connection(address(url), timeout=timeout_s) as conn:
+        conn.sendall(data)
+        received = b""
+        while (reply := parse_reply(received)) is None:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return None
+            received += chunk
+    return reply
+
+
+def stream_request(url: str, head: bytes, pieces, timeout_s: float = 30.0) -> tuple[Reply | None, int]:
+    """Send `head`, then `pieces` until the server answers or stops reading; return its response (None if
+    the connection ended without one) and how many bytes were sent. Bounded by `timeout_s` in all."""
+    deadline = time.monotonic() + timeout_s
+    pending, sent, received = head, 0, b""
+    pieces = iter(pieces)
+    with socket.create_connection(address(url), timeout=timeout_s) as conn:
+        conn.setblocking(False)
+        sending = True
+        while time.monotonic() < deadline:
+            readable, writable, _ = select.select([conn], [conn] if sending else [], [], 1.0)
+            if readable:
+                try:
+                    chunk = conn.recv(65536)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                received += chunk
+                sending = False  # an answer arrived: stop sending, as a client does
+                if parse_reply(received) is not None:
+                    break
+            elif writable:
+                if not pending:
+                    pending = next((piece for piece in pieces if piece), b"")
+                    if not pending:
+                        sending = False
+                        continue
+                try:
+                    count = conn.send(pending)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    sending = False  # the server closed its side; what it answered may still be readable
+                    continue
+                pending, sent = pending[count:], sent + count
+    return parse_reply(received), sent
+
+
+def peak_memory_kb(pid: int) -> int:
+    """A process's peak resident memory so far (VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise ValueError(f"no VmHWM for process {pid}")

@@ -7,7 +7,8 @@ import uuid
 from infer.runtime.contract import MAX_PAYLOAD_BYTES as MAX_REQUEST_BYTES
 
 from .events import build_event, response_from_result
-from .httputil import BadFraming, BodyTooLarge, QuietHandler, Server, read_body
+from .framing import BadFraming, BodyTooLarge
+from .httputil import QuietHandler, Server, target_problem
 from .pool import Pool
 
 
@@ -22,15 +23,15 @@ class FunctionUrlHandler(QuietHandler):
         pool = self.server.pool
         request_id = str(uuid.uuid4())
         id_header = [("x-amzn-RequestId", request_id)]
+        if problem := target_problem(self.path):  # what is signed, routed and handed to the function is this path
+            return self.refuse(400, _error(problem), id_header)
         try:
-            body = read_body(self, MAX_REQUEST_BYTES)
+            body = self.read_body(MAX_REQUEST_BYTES)
         except BodyTooLarge as exc:
-            self.close_connection = True
-            return self.send(413, _error(f"request body is {exc.size} bytes; a function URL accepts at most "
-                                         f"{MAX_REQUEST_BYTES} bytes (6 MB)"), id_header)
+            return self.refuse(413, _error(f"request body is {exc.size_text}; a function URL accepts at most "
+                                           f"{MAX_REQUEST_BYTES} bytes (6 MB)"), id_header)
         except BadFraming as exc:
-            self.close_connection = True
-            return self.send(400, _error(str(exc)), id_header)
+            return self.refuse(400, _error(str(exc)), id_header)
         if self.server.authorizer is not None:  # `infer serve --auth iam`: checked before the function sees it
             denial = self.server.authorizer(self.command, self.path, list(self.headers.items()), body)
             if denial:

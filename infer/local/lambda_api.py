@@ -22,7 +22,8 @@ from urllib.parse import unquote
 from infer.runtime import contract
 from infer.runtime.contract import MAX_PAYLOAD_BYTES
 
-from .httputil import BadFraming, BodyTooLarge, QuietHandler, Server, read_body
+from .framing import BadFraming, BodyTooLarge
+from .httputil import QuietHandler, Server
 from .pool import Pool
 
 LOG_TAIL_BYTES = 4096
@@ -50,7 +51,7 @@ class LambdaApiHandler(QuietHandler):
     def _read(self) -> bytes:
         """The request body (already read when an authorizer checked it)."""
         if self._body is None:
-            self._body = read_body(self, MAX_PAYLOAD_BYTES)
+            self._body = self.read_body(MAX_PAYLOAD_BYTES)
         return self._body
 
     def _fail(self, status: int, kind: str, message: str):
@@ -61,7 +62,7 @@ class LambdaApiHandler(QuietHandler):
         authorizer = self.server.authorizer
         if authorizer is not None:
             try:
-                body = read_body(self, MAX_PAYLOAD_BYTES)
+                body = self.read_body(MAX_PAYLOAD_BYTES)
             except (BodyTooLarge, BadFraming) as exc:
                 self.close_connection = True
                 return self._fail(413 if isinstance(exc, BodyTooLarge) else 400, "RequestTooLargeException", str(exc))

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from infer.runtime.contract import MAX_PAYLOAD_BYTES
 
-from .httputil import BodyTooLarge, QuietHandler, Server, read_body
+from .framing import BadFraming, BodyTooLarge
+from .httputil import QuietHandler, Server
 from .states import Outcome
 
 if TYPE_CHECKING:
@@ -48,12 +49,13 @@ class RuntimeApiHandler(QuietHandler):
     def do_POST(self):
         env = self.server.environment
         try:
-            body = read_body(self, MAX_RESPONSE_BYTES)
+            body = self.read_body(MAX_RESPONSE_BYTES)
         except BodyTooLarge as exc:
-            self.close_connection = True
-            env.response_too_large(exc.size)
-            return self.send(413, b'{"errorMessage": "Response payload size exceeded maximum allowed payload size", '
-                                  b'"errorType": "Function.ResponseSizeTooLarge"}')
+            env.response_too_large(exc.size_bytes)
+            return self.refuse(413, b'{"errorMessage": "Response payload size exceeded maximum allowed payload size", '
+                                    b'"errorType": "Function.ResponseSizeTooLarge"}')
+        except BadFraming as exc:
+            return self.refuse(400, json.dumps({"errorMessage": str(exc), "errorType": "InvalidRequest"}).encode())
         parts = self.path[len(PREFIX):].strip("/").split("/")
         if parts == ["init", "error"]:
             env.init_failed(body, self.headers.get("Lambda-Runtime-Function-Error-Type") or error_type_of(body))

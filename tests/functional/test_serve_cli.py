@@ -141,6 +141,10 @@ def raw_request(url: str, data: bytes) -> bytes:
     (b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n", b"400",
      b"malformed chunk size"),
     (b"TRACE /predict HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", b"405", b"use POST"),
+    (b"GET http://x/v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", b"400", b"must be a path"),
+    (b"GET /v2/health/live#top HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", b"400", b"#fragment"),
+    (b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n-1\r\n", b"400",
+     b"malformed chunk size"),
 ])
 def test_malformed_http_gets_a_json_error(iris_server, request_bytes, status, message):
     reply = raw_request(iris_server.url, request_bytes)
