@@ -8,15 +8,18 @@ Lambda sets, including AWS_LAMBDA_RUNTIME_API on the host's loopback, are passed
 """
 
 import itertools
+import os
 import sys
 import tempfile
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from infer.podman import Podman
 from infer.runtime.contract import HANDLER
 
 from .function import FunctionConfig
+from .peer import process_tree
 
 TASK_ROOT = "/var/task"
 HOST_ONLY = {"PATH", "PYTHONPATH", "LAMBDA_TASK_ROOT"}  # the podman process needs these; the image has its own
@@ -45,7 +48,21 @@ class ContainerFunction(FunctionConfig):
         pass_through = sorted(key for key in environment if key not in HOST_ONLY)
         run = self.podman.run_argv(self.image, name, {"LAMBDA_TASK_ROOT": TASK_ROOT}, pass_through,
                                    labels={"infer.emulator": self.instance})
+        at = run.index("run") + 1  # conmon, the container's parent, is not below the environment's process
+        run[at:at] = ["--conmon-pidfile", self._conmon_pidfile(environment["AWS_LAMBDA_RUNTIME_API"])]
         return [sys.executable, "-m", "infer.local.supervise", name, "--", *run]
+
+    def runtime_processes(self, pid: int, runtime_api: str) -> list[int]:
+        """The supervisor and podman below `pid`, and the container's processes, below its conmon."""
+        processes = process_tree(pid)
+        try:
+            processes += process_tree(int(Path(self._conmon_pidfile(runtime_api)).read_text().strip()))
+        except (OSError, ValueError):
+            pass  # not started yet: only the supervisor's own processes
+        return processes
+
+    def _conmon_pidfile(self, runtime_api: str) -> str:
+        return os.path.join(self.task_root, f"conmon-{runtime_api.rsplit(':', 1)[-1]}.pid")
 
     def containers(self) -> list[str]:
         """Containers of this function that still exist (running or not)."""

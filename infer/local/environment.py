@@ -9,13 +9,16 @@ from __future__ import annotations
 import math
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .invocation import Invocation
+from .peer import holds_socket, peer_socket
 from .runtime_api import RuntimeApiServer, error_type_of
 from .states import EnvState, KillReason, Outcome
 
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
     from .pool import Pool
 
 KILL_WAIT_S = 10.0  # real time: how long a SIGKILLed process may take to be reaped
+SPAWN_WAIT_S = 10.0  # real time: how long a connection to the Runtime API may wait for its process to be known
 
 
 def max_memory_mb(pid: int) -> int | None:
@@ -56,6 +60,7 @@ class Environment:
         self.pending: Invocation | None = None  # assigned, waiting for the runtime's /next
         self.current: Invocation | None = None  # taken by the runtime, not yet answered
         self.log_target: Invocation | None = None  # the last invocation delivered: where its output goes
+        self.waiter: Callable[[], bool] | None = None  # the /next waiting now: is its connection still open?
         self.init_ms: float | None = None
         self.init_error: tuple[bytes, str] | None = None
         self.peak_mb: int | None = None
@@ -64,6 +69,7 @@ class Environment:
         self.server: RuntimeApiServer | None = None
         self.started_at = pool.clock.monotonic()
         self.proc: subprocess.Popen | None = None
+        self.spawned = threading.Event()  # set once start() has started the process, or failed to
 
     @property
     def ready(self) -> bool:
@@ -79,25 +85,37 @@ class Environment:
         day = time.strftime("%Y/%m/%d", time.localtime(self.pool.clock.time()))
         env["AWS_LAMBDA_LOG_STREAM_NAME"] = f"{day}/[$LATEST]{uuid.uuid4().hex}"
         self.started_at = self.pool.clock.monotonic()
-        self.proc = subprocess.Popen(
-            fn.command(env),
-            cwd=fn.task_root,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: Ctrl-C reaches us, and we stop it
-        )
+        try:
+            self.proc = subprocess.Popen(
+                fn.command(env),
+                cwd=fn.task_root,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own process group: Ctrl-C reaches us, and we stop it
+            )
+        finally:
+            self.spawned.set()
         threading.Thread(target=self._forward_logs, args=(self.proc,), name=f"logs-{self.env_id}", daemon=True).start()
         threading.Thread(target=self._watch, args=(self.proc,), name=f"watch-{self.env_id}", daemon=True).start()
 
     # Runtime API callbacks (run on the Runtime API server's threads)
 
-    def next_invocation(self) -> Invocation | None:
-        """/next: block until an invocation is delivered to this environment, or None once it has exited."""
+    def owns(self, connection: socket.socket) -> bool:
+        """Whether a connection to this environment's Runtime API comes from the environment's own processes."""
+        found = peer_socket(connection)
+        self.spawned.wait(SPAWN_WAIT_S)  # a runtime can connect before Popen has returned
+        if self.proc is None or self.server is None or found is None:
+            return False
+        return holds_socket(self.pool.function.runtime_processes(self.proc.pid, self.server.address), found.inode)
+
+    def next_invocation(self, connection_open: Callable[[], bool] | None = None) -> Invocation | None:
+        """/next: block until an invocation is delivered to this environment; None once it has exited, or
+        once `connection_open()` says the runtime that asked has gone (AnotherWaiter if another /next is waiting)."""
         if self.init_ms is None:
             self.init_ms = (self.pool.clock.monotonic() - self.started_at) * 1000.0
-        invocation = self.pool.take(self)
+        invocation = self.pool.take(self, connection_open or (lambda: True))
         if invocation is not None:
             start = f"START RequestId: {invocation.request_id} Version: $LATEST"
             invocation.log.append(start)

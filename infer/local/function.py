@@ -11,6 +11,8 @@ from infer.runtime import contract
 from infer.runtime.manifest import served_name
 from infer.staging import stage_runtime
 
+from .peer import process_tree
+
 
 @dataclass
 class FunctionConfig:
@@ -35,6 +37,11 @@ class FunctionConfig:
         a `podman run` command that passes `environment` into the container instead.
         """
         return [self.python, "-m", "awslambdaric", self.handler]
+
+    def runtime_processes(self, pid: int, runtime_api: str) -> list[int]:
+        """The processes that may call the Runtime API at `runtime_api` of the environment started as `pid`:
+        that process and those below it."""
+        return process_tree(pid)
 
     def process_environment(self) -> dict[str, str]:
         """The variables Lambda sets; nothing else of the caller's environment leaks in (no credentials)."""

@@ -9,8 +9,9 @@ environment; the next request that finds no idle environment starts a fresh one.
 
 Every change of an environment's state (states.EnvState) happens in `Pool.move`, under the pool's
 lock, which refuses any move that states.TRANSITIONS does not list. An invocation is settled and its
-environment moved in the same locked step, so a response and a timeout cannot both win. Time is read
-from an injected clock (clock.Clock), so tests can move it by hand.
+environment moved in the same locked step, so a response and a timeout cannot both win. One /next
+waits per environment, and a /next whose connection has closed takes nothing. Time is read from an
+injected clock (clock.Clock), so tests can move it by hand.
 """
 
 import dataclasses
@@ -27,7 +28,7 @@ from .clock import Clock, SystemClock, timestamp
 from .environment import Environment, resident_mb
 from .function import FunctionConfig
 from .invocation import Invocation
-from .states import LIVE, EnvState, KillReason, Outcome, check_transition, classify_exit, exit_text
+from .states import LIVE, AnotherWaiter, EnvState, KillReason, Outcome, check_transition, classify_exit, exit_text
 
 MEMORY_POLL_S = 0.02  # how often resident memory is sampled (real time, whatever the clock)
 
@@ -146,23 +147,35 @@ class Pool:
     def _throttle_reason(self) -> str:
         return f"all {self.concurrency} execution environments are busy"
 
-    def take(self, env: Environment) -> Invocation | None:
-        """The runtime of `env` asks for an event (/next): wait until one is assigned and deliver it, or
-        return None once the environment has exited."""
+    def take(self, env: Environment, connection_open: Callable[[], bool]) -> Invocation | None:
+        """The runtime of `env` asks for an event (/next): wait until one is assigned and deliver it. None once
+        the environment has exited, or once `connection_open()` is False: a runtime that has gone takes nothing.
+        One /next waits per environment: AnotherWaiter while another one's connection is still open."""
         with self.changed:
-            while True:
-                if env.state is EnvState.EXITED:
-                    return None
-                invocation = env.pending
-                if invocation is not None and env.state in (EnvState.STARTING, EnvState.RESERVED):
-                    cold = env.state is EnvState.STARTING
-                    env.pending = None
-                    env.current = env.log_target = invocation
-                    invocation.env = env
-                    self.move(env, EnvState.BUSY)
-                    invocation.deliver(cold)
-                    return invocation
-                self.changed.wait()
+            if env.waiter is not None and env.waiter():
+                raise AnotherWaiter(f"execution environment {env.env_id} already has a /next waiting")
+            env.waiter = connection_open  # a waiter whose connection has closed is replaced, and leaves
+            self.changed.notify_all()
+            try:
+                while env.waiter is connection_open:
+                    if env.state is EnvState.EXITED:
+                        return None
+                    invocation = env.pending
+                    if invocation is not None and env.state in (EnvState.STARTING, EnvState.RESERVED):
+                        if not connection_open():
+                            return None  # it stays pending for the runtime's next /next
+                        cold = env.state is EnvState.STARTING
+                        env.pending = None
+                        env.current = env.log_target = invocation
+                        invocation.env = env
+                        self.move(env, EnvState.BUSY)
+                        invocation.deliver(cold)
+                        return invocation
+                    self.changed.wait()
+                return None
+            finally:
+                if env.waiter is connection_open:
+                    env.waiter = None
 
     def answered(self, env: Environment, request_id: str, outcome: Outcome, payload: bytes,
                  error_type: str | None = None, reason: str = "") -> bool:

@@ -41,6 +41,10 @@ class IllegalTransition(RuntimeError):
         self.current, self.wanted = current, wanted
 
 
+class AnotherWaiter(RuntimeError):
+    """A runtime asked for its next event (/next) while another request of its environment already waits for it."""
+
+
 def check_transition(env_id: int, current: EnvState, wanted: EnvState) -> None:
     """Raise IllegalTransition unless `TRANSITIONS` allows the move."""
     if wanted not in TRANSITIONS[current]:

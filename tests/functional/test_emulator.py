@@ -370,3 +370,90 @@ def test_memory_over_the_function_size_kills_the_environment(start):
     assert "more than its 256 MB" in reply.json()["error"]
     assert emu.log.matching(r"^REPORT .*Max Memory Used: 256 MB.*Status: crash\tError Type: Runtime.OutOfMemory")
     assert call(emu.url + "/allocate/10").status == 200, "a fresh environment serves the next request"
+
+
+RUNTIME_HELPERS = """
+import http.client, json, os, select, socket, time
+ADDRESS = os.environ["AWS_LAMBDA_RUNTIME_API"]
+NEXT = b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n"
+
+def next_event(api):
+    api.request("GET", "/2018-06-01/runtime/invocation/next")
+    reply = api.getresponse()
+    reply.read()
+    return reply.getheader("Lambda-Runtime-Aws-Request-Id")
+
+def answer(api, request_id, body):
+    api.request("POST", f"/2018-06-01/runtime/invocation/{request_id}/response", json.dumps(body))
+    api.getresponse().read()
+
+def raw_next():
+    conn = socket.create_connection(ADDRESS.split(":"))
+    conn.sendall(NEXT)
+    return conn
+
+api = http.client.HTTPConnection(ADDRESS)
+answer(api, next_event(api), {"who": "first"})
+"""
+
+HUNG_UP_RUNTIME = RUNTIME_HELPERS + """
+while not os.path.exists(os.environ["GATE"]):
+    time.sleep(0.005)
+hung_up = [raw_next() for _ in range(3)]  # three requests for the next event whose senders hang up at once
+for conn in hung_up:
+    conn.shutdown(socket.SHUT_WR)
+live = http.client.HTTPConnection(ADDRESS)
+while True:
+    answer(live, next_event(live), {"who": "live"})
+"""
+
+TWO_WAITERS_RUNTIME = RUNTIME_HELPERS + """
+first, second = raw_next(), raw_next()
+ready = select.select([first, second], [], [])[0][0]
+status = int(ready.recv(65536).split()[1])
+print(f"first answer {status}", flush=True)
+waiting = second if ready is first else first
+head = b""
+while b"\\r\\n\\r\\n" not in head:
+    head += waiting.recv(65536)
+request_id = next(line.split(b":", 1)[1].strip().decode() for line in head.split(b"\\r\\n")
+                  if line.lower().startswith(b"lambda-runtime-aws-request-id:"))
+answer(api, request_id, {"first_answer": status})
+time.sleep(60)
+"""
+
+
+class ScriptRuntime(FunctionConfig):
+    """A custom runtime given as a Python script, in `environment["SCRIPT"]`."""
+
+    def command(self, environment):
+        return [self.python, "-c", environment["SCRIPT"]]
+
+
+def test_a_runtime_that_hung_up_takes_no_invocation(start, tmp_path):
+    """Requests for the next event whose connections are gone must not take the invocation (it would time out)."""
+    gate = tmp_path / "gate"
+    function = ScriptRuntime(name="hungup", handler="-", task_root=str(FUNCTIONS), timeout_s=5.0,
+                             environment={"SCRIPT": HUNG_UP_RUNTIME, "GATE": str(gate)})
+    emu = start(function=function, concurrency=1)
+    assert call(emu.url + "/").json() == {"who": "first"}
+    replies = []
+    second = threading.Thread(target=lambda: replies.append(call(emu.url + "/")))
+    second.start()
+    env = emu.pool.environments[0]
+    assert wait_for(lambda: env.state is EnvState.RESERVED), "the second request waits for the runtime's /next"
+    gate.touch()
+    second.join()
+    assert replies[0].status == 200, replies[0].body
+    assert replies[0].json() == {"who": "live"}
+
+
+def test_one_request_for_the_next_event_at_a_time(start):
+    function = ScriptRuntime(name="two", handler="-", task_root=str(FUNCTIONS), timeout_s=5.0,
+                             environment={"SCRIPT": TWO_WAITERS_RUNTIME})
+    emu = start(function=function, concurrency=1)
+    assert call(emu.url + "/").json() == {"who": "first"}
+    assert emu.log.eventually(r"^first answer \d+$"), "one of two concurrent /next is answered at once"
+    assert emu.log.matching(r"^first answer \d+$") == ["first answer 409"]
+    reply = call(emu.url + "/")
+    assert reply.status == 200 and reply.json() == {"first_answer": 409}, "the other one gets the next event"
