@@ -7,35 +7,44 @@ the same boto3 code runs here (`endpoint_url=http://127.0.0.1:PORT`) and against
   PUT  /2015-03-31/functions/{name}/configuration UpdateFunctionConfiguration (Environment, MemorySize, Timeout)
   GET  /2021-10-31/functions/{name}/url           GetFunctionUrlConfig
 
-Served on 127.0.0.1 only and only when asked for (`infer serve --lambda-api-port`). Requests are not
-authenticated unless `--auth iam` is on, when they must be signed as the function URL's; environment
-variables that Lambda reserves, or that would run code in the host's processes, are refused.
+Served on 127.0.0.1 only and only when asked for (`infer serve --lambda-api-port`), to the processes of
+the user who runs it, with this server's own Host, signed with SigV4 (access.py says why; with `--auth
+iam` the signature must be the user's own). The name may be a name, an ARN or either with `:$LATEST`;
+other qualifiers do not exist here. Only INFER_* variables can be set (contract.variable_problem).
 Everything else answers 404 the way the Lambda API does.
 """
 
 import base64
 import json
+import os
 import re
 import threading
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 from infer.runtime import contract
 from infer.runtime.contract import MAX_PAYLOAD_BYTES
 
+from .access import caller_problem, host_problem, request_problem
 from .framing import BadFraming, BodyTooLarge
-from .httputil import QuietHandler, Server
+from .httputil import QuietHandler, Server, target_problem
 from .pool import Pool
 
 LOG_TAIL_BYTES = 4096
-ROUTE = re.compile(r"/(?P<api>2015-03-31|2021-10-31)/functions/(?P<name>[^/]+)(?P<rest>/[a-z]+)?")
+LAMBDA_TASK_ROOT = "/var/task"  # where the function's code is on Lambda, shown instead of the staging directory
+ROUTE = re.compile(r"/(?P<api>2015-03-31|2021-10-31)/functions/(?P<name>[^/?]+)(?P<rest>/[a-z]+)?")
 
 
-def _error(kind: str, message: str) -> bytes:
+def _error(message: str) -> bytes:
     return json.dumps({"Type": "User", "Message": message, "message": message}).encode()
 
 
 class LambdaApiHandler(QuietHandler):
     server: "LambdaApiServer"
+    caller_refusal: str | None = None  # why the process at the other end may not call, found once per connection
+
+    def setup(self):
+        super().setup()
+        self.caller_refusal = caller_problem(self.connection, self.server.owner_uid)
 
     def do_GET(self):
         self._route()
@@ -46,38 +55,36 @@ class LambdaApiHandler(QuietHandler):
     def do_PUT(self):
         self._route()
 
-    _body: bytes | None = None
-
-    def _read(self) -> bytes:
-        """The request body (already read when an authorizer checked it)."""
-        if self._body is None:
-            self._body = self.read_body(MAX_PAYLOAD_BYTES)
-        return self._body
-
     def _fail(self, status: int, kind: str, message: str):
-        self.send(status, _error(kind, message), [("x-amzn-ErrorType", kind)])
+        self.send(status, _error(message), [("x-amzn-ErrorType", kind)])
+
+    def _refuse(self, status: int, kind: str, message: str):
+        self.refuse(status, _error(message), [("x-amzn-ErrorType", kind)])
 
     def _route(self):
-        self._body = None  # a keep-alive connection reuses this handler for the next request
-        authorizer = self.server.authorizer
-        if authorizer is not None:
-            try:
-                body = self.read_body(MAX_PAYLOAD_BYTES)
-            except (BodyTooLarge, BadFraming) as exc:
-                self.close_connection = True
-                return self._fail(413 if isinstance(exc, BodyTooLarge) else 400, "RequestTooLargeException", str(exc))
-            refusal = authorizer(self.command, self.path.split("?", 1)[0], list(self.headers.items()), body)
+        if problem := target_problem(self.path):
+            return self._refuse(400, "InvalidRequestContentException", problem)
+        denial = self.caller_refusal or host_problem(self.headers.get("Host"), self.server.port) \
+            or request_problem(self.headers, signature_checked=self.server.authorizer is not None)
+        if denial:
+            return self._refuse(403, "AccessDeniedException", f"Forbidden: {denial}")
+        try:
+            self._body = self.read_body(MAX_PAYLOAD_BYTES)
+        except BodyTooLarge as exc:
+            return self._refuse(413, "RequestTooLargeException", f"the request body is {exc.size_text}; the limit is "
+                                                                  f"{MAX_PAYLOAD_BYTES} bytes")
+        except BadFraming as exc:
+            return self._refuse(400, "InvalidRequestContentException", str(exc))
+        if self.server.authorizer is not None:
+            refusal = self.server.authorizer(self.command, self.path, list(self.headers.items()), self._body)
             if refusal:
                 return self._fail(403, "AccessDeniedException", f"Forbidden: {refusal}")
-            self._body = body
-        match = ROUTE.fullmatch(unquote(self.path.split("?", 1)[0]))
+        path, _, query = self.path.partition("?")
+        match = ROUTE.fullmatch(path)
         if not match:
-            return self._fail(404, "UnknownOperationException", f"unknown operation {self.command} {self.path}")
-        pool = self.server.pool
-        name = match["name"].rsplit(":", 1)[-1] if match["name"].startswith("arn:") else match["name"]
-        if name != pool.function.name:
-            return self._fail(404, "ResourceNotFoundException", f"Function not found: {pool.function.arn[:-len(pool.function.name)]}{name}")
-        operation = (self.command, match["api"], match["rest"] or "")
+            return self._fail(404, "UnknownOperationException", f"unknown operation {self.command} {path}")
+        if problem := self.server.unknown_function(unquote(match["name"]), parse_qs(query).get("Qualifier", [None])[-1]):
+            return self._fail(404, "ResourceNotFoundException", problem)
         handlers = {
             ("POST", "2015-03-31", "/invocations"): self._invoke,
             ("GET", "2015-03-31", ""): lambda: self.send(200, json.dumps(self.server.function_document()).encode()),
@@ -85,29 +92,29 @@ class LambdaApiHandler(QuietHandler):
             ("PUT", "2015-03-31", "/configuration"): self._update,
             ("GET", "2021-10-31", "/url"): lambda: self.send(200, json.dumps(self.server.url_config()).encode()),
         }
-        handler = handlers.get(operation)
+        handler = handlers.get((self.command, match["api"], match["rest"] or ""))
         if handler is None:
-            return self._fail(404, "UnknownOperationException", f"unknown operation {self.command} {self.path}")
-        try:
-            handler()
-        except (BodyTooLarge, BadFraming) as exc:
-            self.close_connection = True
-            self._fail(413 if isinstance(exc, BodyTooLarge) else 400, "RequestTooLargeException", str(exc))
+            return self._fail(404, "UnknownOperationException", f"unknown operation {self.command} {path}")
+        handler()
 
     def _invoke(self):
-        payload = self._read()
+        payload = self._body or b"{}"
+        try:
+            json.loads(payload)
+        except (ValueError, RecursionError) as exc:  # as Lambda: the event must be JSON
+            return self._fail(400, "InvalidRequestContentException", f"Could not parse request body into json: {exc}")
         invocation_type = self.headers.get("X-Amz-Invocation-Type", "RequestResponse")
         if invocation_type == "DryRun":
             return self.send(204, b"", content_type=None)
         if invocation_type == "Event":
-            threading.Thread(target=self.server.pool.invoke, args=(payload or b"{}",), daemon=True).start()
+            threading.Thread(target=self.server.pool.invoke, args=(payload,), daemon=True).start()
             return self.send(202, b"", content_type=None)
-        invocation = self.server.pool.invoke(payload or b"{}")
+        invocation = self.server.pool.invoke(payload)
         if invocation.outcome == "throttled":
             return self._fail(429, "TooManyRequestsException", "Rate Exceeded.")
         headers = [("X-Amz-Executed-Version", "$LATEST")]
         if self.headers.get("X-Amz-Log-Type") == "Tail":
-            tail = "\n".join(invocation.log).encode()[-LOG_TAIL_BYTES:]
+            tail = self.server.as_on_lambda("\n".join(invocation.log).encode())[-LOG_TAIL_BYTES:]
             headers.append(("X-Amz-Log-Result", base64.b64encode(tail).decode()))
         body = invocation.payload
         if invocation.outcome != "ok":
@@ -115,11 +122,11 @@ class LambdaApiHandler(QuietHandler):
             if invocation.outcome != "error" or not body:
                 body = json.dumps({"errorMessage": f"RequestId: {invocation.request_id} Error: {invocation.reason}",
                                    "errorType": invocation.error_type or "Runtime.Unknown"}).encode()
-        self.send(200, body, headers)
+        self.send(200, self.server.as_on_lambda(body), headers)
 
     def _update(self):
         try:
-            update = json.loads(self._read() or b"{}")
+            update = json.loads(self._body or b"{}")
         except ValueError:
             return self._fail(400, "InvalidParameterValueException", "the request body is not JSON")
         try:
@@ -143,6 +150,8 @@ def configuration_changes(update) -> dict:
         if not isinstance(variables, dict) or not all(isinstance(v, str) for v in variables.values()):
             raise ValueError("Environment must be {\"Variables\": {NAME: \"value\", ...}}")
         contract.check_variables(variables, host_process=True)  # the environments are processes on this host
+        if problem := contract.environment_size_problem(variables):
+            raise ValueError(problem)
         changes["environment"] = dict(variables)
     if "MemorySize" in update:
         memory = update["MemorySize"]
@@ -158,20 +167,40 @@ def configuration_changes(update) -> dict:
 
 
 class LambdaApiServer(Server):
-    def __init__(self, pool: Pool, function_url: str, host: str = "127.0.0.1", port: int = 0, authorizer=None):
+    def __init__(self, pool: Pool, function_url: str, host: str = "127.0.0.1", port: int = 0, authorizer=None,
+                 owner_uid: int | None = None):
         super().__init__((host, port), LambdaApiHandler)
         self.pool = pool
         self.function_url = function_url
         self.authorizer = authorizer  # `infer serve --auth iam`: the same SigV4 check as the function URL's
+        self.owner_uid = os.geteuid() if owner_uid is None else owner_uid  # whose processes may call
         self.base_environment = dict(pool.function.environment)  # what the "image" sets; updates go on top
         self.variables: dict[str, str] = {}  # the function configuration's own variables, as Lambda reports them
         self.revision = 1
         self._thread: threading.Thread | None = None
 
     @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+    @property
     def url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    def unknown_function(self, name: str, qualifier: str | None) -> str | None:
+        """Why `name` (a name or ARN, maybe with `:qualifier`) and `qualifier` are not this function, or None."""
+        fn = self.pool.function
+        if name.startswith("arn:"):  # this function's ARN becomes its name; any other ARN names nothing here
+            name = fn.name + name[len(fn.arn):] if name.startswith(fn.arn) else ""
+        base, _, suffix = name.partition(":")
+        if base != fn.name or not {q for q in (suffix, qualifier) if q} <= {"$LATEST"}:
+            return f"Function not found: {name or 'that ARN'} (this emulator serves {fn.arn}, version $LATEST only)"
+        return None
+
+    def as_on_lambda(self, text: bytes) -> bytes:
+        """`text` with the staging directory's paths shown as the task root's on Lambda (no local paths)."""
+        return text.replace(self.pool.function.task_root.encode(), LAMBDA_TASK_ROOT.encode())
 
     def update(self, changes: dict) -> None:
         if "environment" in changes:

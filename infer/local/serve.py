@@ -85,7 +85,9 @@ def banner(model: Path, emulator: Emulator, options: ServeOptions) -> str:
              f"  up to {options.concurrency} execution environments, {options.timeout_s:g} s timeout, "
              f"{options.memory_mb} MB; Ctrl-C stops"]
     if emulator.lambda_api:
-        lines.append(f"  Lambda API (boto3 endpoint_url, function '{name}'): {emulator.lambda_api.url}")
+        lines += [f"  Lambda API (boto3 endpoint_url, function '{name}'): {emulator.lambda_api.url}",
+                  "    for your own processes only, as 127.0.0.1 or localhost, signed with SigV4 ("
+                  + ("your AWS credentials)" if iam else "any credentials)") + "; it may change INFER_* variables only"]
     if iam:
         lines.append("  AWS_IAM auth: requests must be signed with SigV4 (unsigned or wrongly signed ones get 403)")
     lines += [f"  try: curl -s {url}/v2/models/{name}",

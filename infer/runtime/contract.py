@@ -51,17 +51,19 @@ MB_PER_VCPU = 1769  # one vCPU per 1769 MB of memory
 MIN_TIMEOUT_S, MAX_TIMEOUT_S = 1, 900
 INIT_LIMIT_S = 10.0  # the init phase of an on-demand environment
 MIN_EPHEMERAL_STORAGE_MB, MAX_EPHEMERAL_STORAGE_MB = 512, 10240
+MAX_ENVIRONMENT_BYTES = 4 * 1024  # a function's variables, names and values, all together
 
 # Variables Lambda sets itself and refuses in a function's configuration.
 LAMBDA_RESERVED_VARIABLES = frozenset({"_HANDLER", "_X_AMZN_TRACE_ID", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR", "TZ"})
 LAMBDA_RESERVED_PREFIXES = ("AWS_",)
-# Variables that would run code, or change what is loaded, in a process on the host. Lambda isolates each
-# environment in a microVM; the emulator's environments are plain processes, so a caller of its Lambda
-# API may not set these.
-HOST_UNSAFE_PREFIXES = ("LAMBDA_", "PYTHON", "LD_", "OPENSSL_", "SSL_", "GCONV_", "MALLOC_", "GLIBC_")
-HOST_UNSAFE_VARIABLES = frozenset({"PATH", "HOME", "LANG", "BROWSER", "PERL5OPT", "NODE_OPTIONS", "IFS",
-                                   "HOSTALIASES", "LOCALDOMAIN", "RESOLV_HOST_CONF", "NLSPATH", "TMPDIR",
-                                   MODEL_PATH})
+# What a caller of the emulator's Lambda API may set. Lambda isolates each environment in a microVM; the
+# emulator's environments are plain processes on the host, where a variable can make Python, the C
+# library, OpenSSL, libcurl or ONNX Runtime load or run something else (PYTHON*, LD_*, OPENSSL_CONF,
+# http_proxy, ...) and no list of such names is complete. The function is infer's runtime, which reads
+# only INFER_* variables: those are allowed (their values checked, INFER_* names it does not read pass
+# as inert markers), except the model's path, which would change what is loaded. An allowlist.
+HOST_SETTABLE_PREFIX = "INFER_"
+HOST_FIXED_VARIABLES = frozenset({MODEL_PATH})
 
 
 def memory_problem(memory_mb) -> str | None:
@@ -103,16 +105,17 @@ def variable_problem(name: str, value: str, host_process: bool = False) -> str |
     """Why the function's configuration may not set `name=value`, or None.
 
     Always: a name Lambda accepts (a letter, then letters, digits and _), not one Lambda reserves, a value
-    on one line, and a valid value for infer's own variables. With `host_process`: also none of the
-    variables that would run code in a process on this machine.
+    on one line, and a valid value for infer's own variables. With `host_process` (the emulator's processes
+    on this machine): only INFER_* names, and not the model's path.
     """
     if name in LAMBDA_RESERVED_VARIABLES or name.startswith(LAMBDA_RESERVED_PREFIXES):
         return f"environment variable {name} is reserved by Lambda (AWS_*, LAMBDA_TASK_ROOT, _HANDLER, TZ, ...)"
     if not _is_variable_name(name):
         return f"environment variable name {name!r} is not valid (a letter, then letters, digits and _)"
-    if host_process and (name.upper() in HOST_UNSAFE_VARIABLES or name.upper().startswith(HOST_UNSAFE_PREFIXES)):
-        return (f"environment variable {name} may not be set here: it would run code or change what is loaded "
-                "in the emulator's processes")
+    if host_process and (not name.startswith(HOST_SETTABLE_PREFIX) or name in HOST_FIXED_VARIABLES):
+        return (f"environment variable {name} may not be set here: the emulator's environments are processes on "
+                f"this machine, so only infer's own {HOST_SETTABLE_PREFIX}* settings can change (other than "
+                f"{', '.join(sorted(HOST_FIXED_VARIABLES))}); anything else could change what those processes load or run")
     if "\n" in value or "\r" in value or "\0" in value:
         return f"environment variable {name} has a line break or NUL in its value"
     return setting_problem(name, value)
@@ -124,6 +127,14 @@ def check_variables(variables: dict, host_process: bool = False) -> None:
         problem = variable_problem(name, value, host_process)
         if problem:
             raise ValueError(problem)
+
+
+def environment_size_problem(variables: dict) -> str | None:
+    """Why a function's variables are too large for Lambda all together, or None."""
+    size_bytes = sum(len(str(name).encode()) + len(str(value).encode()) for name, value in variables.items())
+    if size_bytes > MAX_ENVIRONMENT_BYTES:
+        return f"the environment variables take {size_bytes} bytes; Lambda allows {MAX_ENVIRONMENT_BYTES} in all"
+    return None
 
 
 def sidecar_path(model_path: str) -> str:
