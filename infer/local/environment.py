@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .invocation import Invocation
+from .peer import available as peer_available
 from .peer import holds_socket, peer_socket
 from .runtime_api import RuntimeApiServer, error_type_of
 from .states import EnvState, KillReason, Outcome
@@ -47,6 +48,15 @@ def resident_mb(pid: int) -> float | None:
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
     except (OSError, ValueError, IndexError):
         return None
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(log: Callable[[str], None], message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        log(message)
 
 
 class Environment:
@@ -104,6 +114,10 @@ class Environment:
 
     def owns(self, connection: socket.socket) -> bool:
         """Whether a connection to this environment's Runtime API comes from the environment's own processes."""
+        if not peer_available():  # no way to ask the kernel here: say so once, and do not lock the runtime out
+            _warn_once(self.pool.log, "warning: this system has no netlink sock_diag, so the Runtime APIs cannot "
+                                      "check which process calls them: any local process could reach them")
+            return True
         found = peer_socket(connection)
         self.spawned.wait(SPAWN_WAIT_S)  # a runtime can connect before Popen has returned
         if self.proc is None or self.server is None or found is None:

@@ -6,6 +6,7 @@ where reading /proc/net/tcp for the same line took 6.8 ms. A process holds that 
 its /proc/PID/fd links reads `socket:[INODE]`.
 """
 
+import functools
 import os
 import socket
 import struct
@@ -31,6 +32,16 @@ def _socket_id(source, destination) -> bytes:
     """inet_diag_sockid for an IPv4 connection from `source` to `destination` ((host, port) pairs)."""
     return struct.pack("!HH16s16s", source[1], destination[1], socket.inet_aton(source[0]) + bytes(12),
                        socket.inet_aton(destination[0]) + bytes(12)) + struct.pack("=III", 0, NO_COOKIE, NO_COOKIE)
+
+
+@functools.cache
+def available() -> bool:
+    """Whether this kernel answers socket diagnostics here (Linux with netlink sock_diag; some sandboxes have none)."""
+    try:
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_SOCK_DIAG):
+            return True
+    except (OSError, AttributeError):
+        return False
 
 
 def peer_socket(connection: socket.socket) -> PeerSocket | None:

@@ -457,3 +457,16 @@ def test_one_request_for_the_next_event_at_a_time(start):
     assert emu.log.matching(r"^first answer \d+$") == ["first answer 409"]
     reply = call(emu.url + "/")
     assert reply.status == 200 and reply.json() == {"first_answer": 409}, "the other one gets the next event"
+
+
+def test_without_socket_diagnostics_the_runtime_still_runs_and_says_so(start, monkeypatch):
+    """Where the kernel cannot say who holds a socket (no netlink sock_diag), the check is skipped with one
+    warning instead of locking every environment out of its Runtime API."""
+    import infer.local.environment as environment
+
+    monkeypatch.setattr(environment, "peer_available", lambda: False)
+    monkeypatch.setattr(environment, "_warned", set())
+    emulator = start()
+    assert call(emulator.url + "/echo").status == 200
+    assert call(emulator.url + "/echo").status == 200
+    assert len(emulator.log.matching("no netlink sock_diag")) == 1
