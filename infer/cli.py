@@ -45,7 +45,7 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).")] = 8080,
     concurrency: Annotated[int, typer.Option(help="Most execution environments at once; beyond it requests get 429.")] = 4,
     timeout: Annotated[float, typer.Option(help="Seconds a request may run before its environment is killed (502).")] = 30.0,
-    memory: Annotated[int, typer.Option(help="Function memory in MB, as on Lambda (sets the vCPU share the runtime assumes).")] = 2048,
+    memory: Annotated[int, typer.Option(help="Function memory in MB, as on Lambda: each execution environment gets memory / 1769 vCPU (a cgroup CPU quota) and a memory limit of that size where cgroups can be written (otherwise it says so), and the runtime sizes its threads from it.")] = 2048,
     name: Annotated[str | None, typer.Option(help="Model name in URLs (default: the manifest's name or the file's stem).")] = None,
     auth: Annotated[str, typer.Option(help="none, or iam: accept only requests signed with SigV4 by the AWS credentials this command finds (403 otherwise).")] = "none",
     lambda_api_port: Annotated[int | None, typer.Option(help="Also serve the emulated Lambda API (Invoke, Get/UpdateFunctionConfiguration) on this port, on 127.0.0.1 only, for boto3 and `infer bench --function`; 0 picks a free one. Off by default: it can change the function's environment.")] = None,

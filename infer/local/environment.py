@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from .cgroups import Group
 from .invocation import Invocation
 from .peer import available as peer_available
 from .peer import holds_socket, peer_socket
@@ -53,7 +54,7 @@ def resident_mb(pid: int) -> float | None:
 _warned: set[str] = set()
 
 
-def _warn_once(log: Callable[[str], None], message: str) -> None:
+def warn_once(log: Callable[[str], None], message: str) -> None:
     if message not in _warned:
         _warned.add(message)
         log(message)
@@ -80,6 +81,8 @@ class Environment:
         self.started_at = pool.clock.monotonic()
         self.proc: subprocess.Popen | None = None
         self.spawned = threading.Event()  # set once start() has started the process, or failed to
+        self.group: Group | None = None  # its control group: the CPU share and memory limit its memory buys
+        self.oom_killed = False  # the kernel killed it for going over its group's memory limit
 
     @property
     def ready(self) -> bool:
@@ -94,6 +97,7 @@ class Environment:
         env["AWS_LAMBDA_RUNTIME_API"] = self.server.address
         day = time.strftime("%Y/%m/%d", time.localtime(self.pool.clock.time()))
         env["AWS_LAMBDA_LOG_STREAM_NAME"] = f"{day}/[$LATEST]{uuid.uuid4().hex}"
+        self.group = self.pool.resource_group(fn.memory_mb)
         self.started_at = self.pool.clock.monotonic()
         try:
             self.proc = subprocess.Popen(
@@ -105,8 +109,13 @@ class Environment:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: Ctrl-C reaches us, and we stop it
             )
+        except OSError:
+            self.release_group()
+            raise
         finally:
             self.spawned.set()
+        if self.group is not None:  # before Python has got far: its threads and children start inside
+            self.pool.join_group(self.group, self.proc.pid)
         threading.Thread(target=self._forward_logs, args=(self.proc,), name=f"logs-{self.env_id}", daemon=True).start()
         threading.Thread(target=self._watch, args=(self.proc,), name=f"watch-{self.env_id}", daemon=True).start()
 
@@ -115,7 +124,7 @@ class Environment:
     def owns(self, connection: socket.socket) -> bool:
         """Whether a connection to this environment's Runtime API comes from the environment's own processes."""
         if not peer_available():  # no way to ask the kernel here: say so once, and do not lock the runtime out
-            _warn_once(self.pool.log, "warning: this system has no netlink sock_diag, so the Runtime APIs cannot "
+            warn_once(self.pool.log, "warning: this system has no netlink sock_diag, so the Runtime APIs cannot "
                                       "check which process calls them: any local process could reach them")
             return True
         found = peer_socket(connection)
@@ -177,6 +186,10 @@ class Environment:
         if self.proc is not None and not self.exited.is_set():
             self.peak_mb = max_memory_mb(self.proc.pid) or self.peak_mb
 
+    def release_group(self) -> None:
+        if self.group is not None:
+            self.group.remove()
+
     def stop_server(self) -> None:
         if self.server is not None:
             try:
@@ -198,5 +211,7 @@ class Environment:
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         self.peak_mb = max(self.peak_mb or 0, math.ceil(usage.ru_maxrss / 1024))  # ru_maxrss is in KiB
+        self.oom_killed = self.group is not None and self.group.oom_killed()
         self.exited.set()
         self.pool.environment_exited(self, proc.returncode)
+        self.release_group()

@@ -12,6 +12,9 @@ lock, which refuses any move that states.TRANSITIONS does not list. An invocatio
 environment moved in the same locked step, so a response and a timeout cannot both win. One /next
 waits per environment, and a /next whose connection has closed takes nothing. Time is read from an
 injected clock (clock.Clock), so tests can move it by hand.
+
+Each environment runs in its own control group with the CPU share and memory limit its memory size buys
+on Lambda (cgroups.py); where no group can be made, the pool says so once and `cpu_share_enforced` is False.
 """
 
 import dataclasses
@@ -24,8 +27,9 @@ from collections.abc import Callable
 
 from infer.runtime.contract import INIT_LIMIT_S
 
+from . import cgroups
 from .clock import Clock, SystemClock, timestamp
-from .environment import Environment, resident_mb
+from .environment import Environment, resident_mb, warn_once
 from .function import FunctionConfig
 from .invocation import Invocation
 from .states import LIVE, AnotherWaiter, EnvState, KillReason, Outcome, check_transition, classify_exit, exit_text
@@ -35,7 +39,7 @@ MEMORY_POLL_S = 0.02  # how often resident memory is sampled (real time, whateve
 
 class Pool:
     def __init__(self, function: FunctionConfig, concurrency: int = 4, log: Callable[[str], None] | None = None,
-                 clock: Clock | None = None):
+                 clock: Clock | None = None, resources: cgroups.Hierarchy | None | str = "auto"):
         self.function = function
         self.concurrency = concurrency
         self.clock: Clock = clock or SystemClock()
@@ -50,9 +54,45 @@ class Pool:
         self._closed = False
         self._closing = threading.Event()
         self._memory_watch: threading.Thread | None = None
+        problem = ""
+        if resources == "auto":  # "auto": find a cgroup hierarchy; None: run without
+            resources, problem = cgroups.detect()
+        self.resources: cgroups.Hierarchy | None = resources if isinstance(resources, cgroups.Hierarchy) else None
+        self.resources_problem = problem if self.resources is None else ""
+        if problem:
+            self._unenforced(problem)
 
     def log(self, line: str) -> None:
         self._log(line)
+
+    # Resources
+
+    @property
+    def cpu_share_enforced(self) -> bool:
+        """Whether every environment has run with the CPU share and memory limit its memory size buys."""
+        return self.resources is not None and not self.resources_problem
+
+    def _unenforced(self, problem: str) -> None:
+        self.resources_problem = problem
+        warn_once(self._log, f"warning: CPU share not enforced: {problem}; each execution environment may use "
+                             f"every CPU here whatever its memory size (Lambda gives memory / {cgroups.MB_PER_VCPU} "
+                             "vCPU), and only the memory watcher limits its memory")
+
+    def resource_group(self, memory_mb: int) -> cgroups.Group | None:
+        """A control group for a new environment of `memory_mb`, or None (said once) where none can be made."""
+        if self.resources is None:
+            return None
+        try:
+            return self.resources.group(memory_mb)
+        except OSError as exc:
+            self._unenforced(f"cannot create a control group: {exc.strerror or exc}")
+            return None
+
+    def join_group(self, group: cgroups.Group, pid: int) -> None:
+        try:
+            group.add(pid)
+        except OSError as exc:
+            self._unenforced(f"cannot move process {pid} into its control group: {exc.strerror or exc}")
 
     # The state machine
 
@@ -243,7 +283,7 @@ class Pool:
     def environment_exited(self, env: Environment, code: int) -> None:
         """The process of `env` ended with `code`: fail what it was running, send what was queued elsewhere."""
         with self.lock:
-            kill_reason = env.kill_reason
+            kill_reason = env.kill_reason or (KillReason.MEMORY if env.oom_killed else None)
             self.move(env, EnvState.EXITED)
             delivered, queued = env.current, env.pending
             env.current = env.pending = None
@@ -353,6 +393,9 @@ class Pool:
                 env.kill()
         for env in envs:
             env.stop_server()
+            env.release_group()
+        if self.resources is not None:
+            self.resources.close()
 
 
 _log_lock = threading.Lock()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from infer.runtime import contract
 
+from .cgroups import vcpus
 from .emulator import Emulator
 from .function import default_region, model_function
 
@@ -81,9 +82,11 @@ def start(model: Path, options: ServeOptions) -> Emulator:
 def banner(model: Path, emulator: Emulator, options: ServeOptions) -> str:
     """What `infer serve` prints once it listens: where, with what limits, and how to try it."""
     name, url, iam = emulator.function.name, emulator.url, options.auth == "iam"
+    share = f"{vcpus(options.memory_mb):.2f} vCPU each" if emulator.pool.cpu_share_enforced \
+        else "CPU share not enforced"
     lines = [f"Serving model '{name}' ({model}) at {url}",
              f"  up to {options.concurrency} execution environments, {options.timeout_s:g} s timeout, "
-             f"{options.memory_mb} MB; Ctrl-C stops"]
+             f"{options.memory_mb} MB ({share}); Ctrl-C stops"]
     if emulator.lambda_api:
         lines += [f"  Lambda API (boto3 endpoint_url, function '{name}'): {emulator.lambda_api.url}",
                   "    for your own processes only, as 127.0.0.1 or localhost, signed with SigV4 ("
