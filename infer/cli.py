@@ -84,6 +84,7 @@ def predict(
     auth: Annotated[str, typer.Option(help="auto (sign for AWS_IAM function URLs and saved IAM deployments), iam (always sign with SigV4), none.")] = "auto",
     region: Annotated[str | None, typer.Option(help="Region to sign for (default: the function URL's, the saved one, or AWS_REGION).")] = None,
     profile: Annotated[str | None, typer.Option(help="AWS profile whose credentials sign the request.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Wrap the answer: {url, signed, region, answer}.")] = False,
 ):
     """Send one prediction request and print the JSON answer (signed with SigV4 when the URL uses AWS_IAM)."""
     from infer.client import ClientError, load_payload, post_json, predict_url, resolve, sigv4_signer
@@ -95,6 +96,8 @@ def predict(
         answer = post_json(predict_url(target), payload, timeout, signer)
     except ClientError as exc:
         raise fail(str(exc)) from None
+    if as_json:
+        answer = {"url": predict_url(target), "signed": sign, "region": region, "answer": answer}
     typer.echo(json.dumps(answer))
 
 
@@ -147,6 +150,44 @@ def _payload(data: str | None, input: Path | None, what: str):
 
 
 @app.command()
+def tune(
+    model: Annotated[Path | None, typer.Argument(help="The .onnx model to tune (not with --function).")] = None,
+    memory: Annotated[str, typer.Option(help="Memory sizes in MB to compare, comma-separated (128 to 10240).")] = "512,1024,1769,3008",
+    payload: Annotated[Path | None, typer.Option(help="A JSON request body (KServe V1 or Open Inference Protocol; default: one generated from the model's signature). With --function: the event to invoke it with.")] = None,
+    arch: Annotated[str | None, typer.Option(help="Price as arm64 or x86_64 (default: arm64 locally, the function's own with --function).")] = None,
+    region: Annotated[str | None, typer.Option(help="Region whose prices apply (default: us-east-1 locally; the client's with --function).")] = None,
+    cold: Annotated[int, typer.Option(help="Cold starts per size (page cache evicted before each; with --function, forced by publishing a version).")] = 3,
+    warm: Annotated[int, typer.Option(help="Warm requests per size.")] = 50,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the results and recommendations here.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG: warm latency and cost against memory.")] = None,
+    function: Annotated[str | None, typer.Option(help="Tune a deployed function through the Lambda API (Power Tuning's method); its configuration is restored.")] = None,
+    endpoint_url: Annotated[str | None, typer.Option(help="With --function: Lambda API endpoint (e.g. `infer serve --lambda-api-port`'s).")] = None,
+    profile: Annotated[str | None, typer.Option(help="With --function: AWS profile.")] = None,
+):
+    """Choose the memory size from measured latency and cost: cold and warm requests at each size, locally
+    (each environment gets the CPU share its memory buys) or on AWS, and the cheapest, fastest and balanced picks."""
+    from infer.bench import BenchError, report
+    from infer.bench import tune as tuning
+    from infer.runtime.contract import DEFAULT_ARCH
+
+    try:
+        if function:
+            if model is not None:
+                raise BenchError("give a model or --function NAME, not both", 2)
+            from infer.bench import tune_aws
+
+            tune_aws.tune(function, memory, payload, arch, region, cold, warm, json_out, plot, endpoint_url, profile,
+                          echo=typer.echo, progress=report.progress_line)
+        elif model is None:
+            raise BenchError("give an .onnx model, or --function NAME", 2)
+        else:
+            tuning.local(model, memory, payload, arch or DEFAULT_ARCH, region or "us-east-1", cold, warm,
+                         json_out, plot, echo=typer.echo, progress=report.progress_line)
+    except BenchError as exc:
+        raise fail(str(exc), exc.code) from None
+
+
+@app.command()
 def convert(
     model: Annotated[Path, typer.Argument(help="Trained model: a scikit-learn/XGBoost/LightGBM pickle or joblib file, a PyTorch "
                                                "file (torch.save module, TorchScript, or a state dict with --factory), an XGBoost "
@@ -187,6 +228,11 @@ def convert(
                    f"the files are written for inspection: {result.model_path}, {result.manifest_path}", 1)
 
 
+def _log(as_json: bool):
+    """Progress lines: on stdout, or on stderr when stdout carries one JSON object."""
+    return (lambda line: typer.echo(line, err=True)) if as_json else typer.echo
+
+
 def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
     pairs = {}
     for value in values or []:
@@ -209,8 +255,10 @@ def package(
     ca_bundle: Annotated[Path | None, typer.Option(help="CA bundle pip trusts during the image build (for an intercepting proxy).")] = None,
     strategy: Annotated[str | None, typer.Option(help="Model load strategy: lazy, prefetch or eager (default: the benchmark's best for the model's size).")] = None,
     artifact: Annotated[str | None, typer.Option(help="onnx, or ort (converted here, opened memory-mapped) (default: the benchmark's best).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (path, sizes) instead of the summary.")] = False,
 ):
     """Write a self-contained container build context (or a deployment zip) for the model, and say what it holds."""
+    from infer.deploy.report import package_json
     from infer.package import PackageError
     from infer.package.context import describe, write_context
     from infer.package.zip_route import describe_zip, package_zip
@@ -220,10 +268,11 @@ def package(
         if format == "zip":
             if base_image or ca_bundle or artifact:
                 raise PackageError("--base-image, --ca-bundle and --artifact are for the image route, not --format zip")
-            typer.echo(describe_zip(package_zip(model, out, arch, python, environment, log=typer.echo, strategy=strategy)))
+            zipped = package_zip(model, out, arch, python, environment, log=_log(as_json), strategy=strategy)
+            typer.echo(json.dumps(package_json(zipped)) if as_json else describe_zip(zipped))
         elif format == "image":
-            typer.echo(describe(write_context(model, out, arch, python, base_image, environment, ca_bundle,
-                                              strategy, artifact)))
+            context = write_context(model, out, arch, python, base_image, environment, ca_bundle, strategy, artifact)
+            typer.echo(json.dumps(package_json(context)) if as_json else describe(context))
         else:
             raise PackageError(f"--format must be image or zip, not {format!r}")
     except PackageError as exc:
@@ -257,11 +306,13 @@ def deploy(
     dead_letter_queue: Annotated[bool, typer.Option("--dead-letter-queue", help="An encrypted SQS queue for failed asynchronous invocations.")] = False,
     synth_only: Annotated[bool, typer.Option("--synth-only", help="Write the CloudFormation template and assets to -o DIR and stop (offline).")] = False,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Where the package and cdk.out go (required with --synth-only).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (URL, function, log group, stack, auth, template); progress goes to stderr.")] = False,
 ):
     """Package the model and deploy it to AWS Lambda behind a function URL (AWS_IAM auth unless --public)."""
-    from infer.deploy import DeployError
+    from infer.deploy import DeployError, state
     from infer.deploy.deployer import DeployOptions, synthesise
     from infer.deploy.deployer import deploy as deploy_model
+    from infer.deploy.report import deploy_json, synth_json
     from infer.runtime.manifest import served_name
 
     if not model.is_file():
@@ -286,14 +337,21 @@ def deploy(
     try:
         if synth_only:
             assert out is not None  # checked above
-            result = synthesise(model, options, out, log=typer.echo)
+            result = synthesise(model, options, out, log=_log(as_json))
+            if as_json:
+                typer.echo(json.dumps(synth_json(name or served_name(model), result, region)))
+                return
             typer.echo(f"Synthesised {result.stack_name}: {result.template_path}\n"
                        f"  cdk-nag report: {result.outdir / 'validation-report.json'}\n"
                        f"  deploy it: cdk deploy {result.stack_name} --app {result.outdir}")
             return
-        outputs = deploy_model(model, options, out, log=typer.echo)
+        outputs = deploy_model(model, options, out, log=_log(as_json))
     except DeployError as exc:
         raise fail(str(exc), exc.code) from None
+    if as_json:
+        deployed = name or served_name(model)
+        typer.echo(json.dumps(deploy_json(deployed, outputs, state.lookup(deployed) or {})))
+        return
     url = (f"Function URL ({outputs.auth}): {outputs.url}" if outputs.url
            else "warning: the stack reported no function URL (see the CloudFormation console)")
     typer.echo(f"{url}\n  function {outputs.function_name}, logs {outputs.log_group}\n"
@@ -303,16 +361,92 @@ def deploy(
 @app.command()
 def destroy(
     name: Annotated[str, typer.Argument(help="The name the function was deployed under.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (name, stack); progress goes to stderr.")] = False,
 ):
     """Remove a deployed function's stack (function, URL, role, logs)."""
     from infer.deploy import DeployError
     from infer.deploy.deployer import destroy as destroy_stack
 
     try:
-        stack = destroy_stack(name, log=typer.echo)
+        stack = destroy_stack(name, log=_log(as_json))
     except DeployError as exc:
         raise fail(str(exc), exc.code) from None
-    typer.echo(f"destroyed {stack}")
+    if as_json:
+        typer.echo(json.dumps({"name": name, "stack": stack, "destroyed": True}))
+    else:
+        typer.echo(f"destroyed {stack}")
+
+
+@app.command()
+def logs(
+    name: Annotated[str, typer.Argument(help="The name the function was deployed under (see infer list).")],
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new events until Ctrl-C.")] = False,
+    since: Annotated[str, typer.Option(help="How far back to start: 30s, 10m, 2h, 1d, 1w, or an ISO time (UTC).")] = "10m",
+    filter: Annotated[str | None, typer.Option("--filter", help="CloudWatch Logs filter pattern: a word, a \"quoted phrase\", or { $.status = 500 }.")] = None,
+    raw: Annotated[bool, typer.Option("--raw", help="Print the lines as the function wrote them (no summary of infer's EMF lines).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object (JSON lines with --follow): time, stream, message, parsed request line.")] = False,
+):
+    """Print the deployed function's CloudWatch logs, infer's per-request metric lines summarised."""
+    import time
+
+    from infer.deploy import DeployError
+    from infer.deploy import logs as log_reader
+
+    try:
+        group, record = log_reader.log_group_of(name)
+        start_ms = log_reader.since_ms(since, int(time.time() * 1000))
+        client = log_reader.logs_client(record)
+
+        def show(event):
+            if as_json:
+                typer.echo(json.dumps(event.as_json()))
+            else:
+                typer.echo(event.message.rstrip("\n") if raw else log_reader.summary(event))
+
+        if not follow:
+            events = log_reader.fetch(client, group, start_ms, filter)
+            if as_json:
+                typer.echo(json.dumps({"name": name, "log_group": group, "events": [e.as_json() for e in events]}))
+            else:
+                for event in events:
+                    show(event)
+            return
+        try:
+            for event in log_reader.follow(client, group, start_ms, filter):
+                show(event)
+                sys.stdout.flush()
+        except KeyboardInterrupt:
+            pass
+    except DeployError as exc:
+        raise fail(str(exc), exc.code) from None
+
+
+@app.command("list")
+def list_deployments(
+    remote: Annotated[bool, typer.Option("--remote", help="Also the CloudFormation stacks infer made in the region (tag infer:model).")] = False,
+    region: Annotated[str | None, typer.Option(help="With --remote: the region to look in (default: AWS_REGION or your profile's).")] = None,
+    profile: Annotated[str | None, typer.Option(help="With --remote: the AWS profile to look with.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object: deployments (and stacks with --remote).")] = False,
+):
+    """List the deployments recorded on this machine (and, with --remote, infer's stacks in AWS)."""
+    from infer.deploy import DeployError, listing
+
+    rows = listing.local()
+    try:
+        stacks = listing.remote(region, profile) if remote else None
+    except DeployError as exc:
+        raise fail(str(exc), exc.code) from None
+    if as_json:
+        answer: dict = {"deployments": rows}
+        if stacks is not None:
+            answer["stacks"] = [s.as_json() for s in stacks]
+        typer.echo(json.dumps(answer))
+        return
+    typer.echo(listing.table(rows, listing.COLUMNS) if rows else "no deployments recorded here (see infer deploy)")
+    if stacks is not None:
+        typer.echo("\nstacks tagged infer:model in AWS:")
+        typer.echo(listing.table([s.as_json() for s in stacks], ("stack", "status", "region", "url", "auth",
+                                                                  "created_at", "recorded_as")) if stacks else "none")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import json
 import re
 import shutil
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from infer.package import PackageError
@@ -205,7 +206,7 @@ def deploy(model: str | Path, options: DeployOptions, out: str | Path | None = N
     are the CDK CLI, the prerequisite check and the outputs reader (tests swap them)."""
     options.validate()
     name = options.name or served_name(model)
-    out = Path(out) if out else state.config_dir() / "deployments" / name
+    out = Path(out).resolve() if out else state.config_dir() / "deployments" / name  # recorded: absolute
     missing = checker(options.package_format, options.region, options.profile, vpc_id=options.vpc_id,
                       subnet_ids=options.subnet_ids, kms_key=options.kms_key)
     if missing:
@@ -218,7 +219,10 @@ def deploy(model: str | Path, options: DeployOptions, out: str | Path | None = N
     outputs = reader(outputs_file, result.stack_name, options.region, options.profile)
     state.save(name, {"url": outputs.url, "auth": outputs.auth, "region": options.region,
                       "profile": options.profile, "stack": result.stack_name, "function_name": outputs.function_name,
-                      "log_group": outputs.log_group, "assembly": str(result.outdir)})
+                      "log_group": outputs.log_group, "assembly": str(result.outdir), "arch": options.arch,
+                      "memory_mb": options.memory_mb, "timeout_s": options.timeout_s,
+                      "package_format": options.package_format, "template": str(result.template_path),
+                      "deployed_at": datetime.now(UTC).isoformat(timespec="seconds")})
     return outputs
 
 

@@ -4,8 +4,11 @@ template validators (cfn-lint, checkov) run over many templates at once."""
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -75,3 +78,30 @@ def validate():
         return results
 
     return run
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint():
+    """moto's server mode on loopback, one per test module (reset it per test: POST /moto-api/reset)."""
+    port = free_port()
+    server = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # localhost, not 127.0.0.1: the CDK CLI addresses S3 buckets as BUCKET.localhost
+    endpoint = f"http://localhost:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=2)
+            break
+        except OSError:
+            assert server.poll() is None and time.monotonic() < deadline, "moto_server did not start"
+            time.sleep(0.2)
+    yield endpoint
+    server.terminate()
+    server.wait(10)

@@ -11,10 +11,8 @@ to leave nothing built and no stack behind.
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -26,32 +24,6 @@ from infer.runtime import contract
 
 ACCOUNT, REGION = "123456789012", "us-east-1"  # moto's default account
 IRIS = "[[5.1, 3.5, 1.4, 0.2]]"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    port = free_port()
-    server = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    # localhost, not 127.0.0.1: the CDK CLI addresses S3 buckets as BUCKET.localhost
-    endpoint = f"http://localhost:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=2)
-            break
-        except OSError:
-            assert server.poll() is None and time.monotonic() < deadline, "moto_server did not start"
-            time.sleep(0.2)
-    yield endpoint
-    server.terminate()
-    server.wait(10)
 
 
 @pytest.fixture
@@ -130,10 +102,17 @@ def test_deploy_predict_destroy_rehearsal(aws, tmp_path):
                                capture_output=True, text=True, timeout=300)
     assert bootstrap.returncode == 0, bootstrap.stderr[-2000:]
 
-    deployed = infer(aws, tmp_path, "deploy", "iris.onnx", "--format", "zip", "--region", REGION, "-o", "out")
+    deployed = infer(aws, tmp_path, "deploy", "iris.onnx", "--format", "zip", "--region", REGION, "-o", "out", "--json")
     assert deployed.returncode == 0, deployed.stderr[-3000:] + deployed.stdout[-3000:]
     record = json.loads((tmp_path / "config" / "deployments.json").read_text())["iris"]
     assert record["stack"] == "infer-iris" and record["region"] == REGION and record["auth"] == "AWS_IAM"
+    answer = json.loads(deployed.stdout)  # one object; the CDK CLI's progress went to stderr
+    assert (answer["stack"], answer["function_name"], answer["log_group"], answer["auth"]) == (
+        "infer-iris", record["function_name"], record["log_group"], "AWS_IAM")
+    assert answer["template"] == str(tmp_path / "out" / "cdk.out" / "infer-iris.template.json")
+    # The stack the CDK CLI made carries infer's tag: infer list --remote finds it and the record naming it.
+    listed = json.loads(infer(aws, tmp_path, "list", "--remote", "--json", timeout_s=60).stdout)
+    assert [(s["stack"], s["recorded_as"]) for s in listed["stacks"]] == [("infer-iris", "iris")]
     # The record points at what CloudFormation created.
     function = client(aws, "lambda").get_function_configuration(FunctionName=record["function_name"])
     assert function["Handler"] == contract.HANDLER and function["Runtime"] == "python3.12"
@@ -151,8 +130,9 @@ def test_deploy_predict_destroy_rehearsal(aws, tmp_path):
     predicted = infer(aws, tmp_path, "predict", "iris", "--data", IRIS, timeout_s=60)
     assert predicted.returncode != 0 and "no function URL was recorded" in predicted.stderr, predicted.stderr
 
-    destroyed = infer(aws, tmp_path, "destroy", "iris")
-    assert destroyed.returncode == 0 and "destroyed infer-iris" in destroyed.stdout, destroyed.stderr[-2000:]
+    destroyed = infer(aws, tmp_path, "destroy", "iris", "--json")
+    assert destroyed.returncode == 0, destroyed.stderr[-2000:]
+    assert json.loads(destroyed.stdout) == {"name": "iris", "stack": "infer-iris", "destroyed": True}
     assert stacks(aws) == ["CDKToolkit"]
     forgotten = infer(aws, tmp_path, "predict", "iris", "--data", IRIS, timeout_s=60)
     assert forgotten.returncode != 0 and "neither an http(s) URL nor a function deployed from here" in forgotten.stderr

@@ -28,6 +28,14 @@ def test_bare_url_and_bare_array(iris_server):
     assert [p["label"] for p in json.loads(result.stdout)["predictions"]] == [0, 2]
 
 
+def test_json_wraps_the_answer_with_where_it_went(iris_server):
+    result = predict(iris_server.url, "-d", json.dumps([SETOSA]), "--json")
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["url"].startswith(iris_server.url) and answer["signed"] is False
+    assert answer["answer"]["predictions"][0]["label"] == 0
+
+
 def test_npy_and_json_files(iris_server, tmp_path):
     npy = tmp_path / "rows.npy"
     np.save(npy, np.array([SETOSA], dtype=np.float32))
