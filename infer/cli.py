@@ -190,6 +190,30 @@ def convert(
                    f"the files are written for inspection: {result.model_path}, {result.manifest_path}", 1)
 
 
+DEPLOY_SETTINGS = ("name", "region", "profile", "memory", "timeout", "arch", "python", "format", "public",
+                   "reserved_concurrency", "no_reserved_concurrency", "provisioned_concurrency", "ephemeral_storage",
+                   "log_retention", "cors_origin", "tag", "env", "vpc_id", "subnet_id", "kms_key", "invoke_principal",
+                   "dead_letter_queue")
+
+
+def _configured(ctx: typer.Context, stage: str | None) -> dict:
+    """The deploy command's parameters: a flag given on the command line, else INFER_REGION/PROFILE/NAME, else
+    the config file (the stage's table over its top level), else the flag's default."""
+    import os
+
+    from infer.deploy import config
+
+    values, _ = config.resolve(stage, Path.cwd(), os.environ)
+    params = dict(ctx.params)
+    given = {k for k in params  # by name: typer may carry its own copy of click's ParameterSource
+             if getattr(ctx.get_parameter_source(k), "name", "DEFAULT") not in ("DEFAULT", "DEFAULT_MAP")}
+    if given & {"reserved_concurrency", "no_reserved_concurrency"}:  # either flag replaces the file's choice
+        values.pop("reserved_concurrency", None)
+        values.pop("no_reserved_concurrency", None)
+    params.update({k: v for k, v in values.items() if k not in given})
+    return params
+
+
 def _log(as_json: bool):
     """Progress lines: on stdout, or on stderr when stdout carries one JSON object."""
     return (lambda line: typer.echo(line, err=True)) if as_json else typer.echo
@@ -243,7 +267,9 @@ def package(
 
 @app.command()
 def deploy(
+    ctx: typer.Context,
     model: Annotated[Path, typer.Argument(help="The .onnx model to deploy.")],
+    stage: Annotated[str | None, typer.Option(help="Take settings from [environments.STAGE] of infer.toml (or [tool.infer] in pyproject.toml); flags override them.")] = None,
     name: Annotated[str | None, typer.Option(help="Function name for infer predict/destroy (default: the model's name).")] = None,
     region: Annotated[str | None, typer.Option(help="AWS region (default: AWS_REGION or your profile's).")] = None,
     profile: Annotated[str | None, typer.Option(help="AWS profile to deploy with.")] = None,
@@ -277,6 +303,13 @@ def deploy(
     from infer.deploy.report import deploy_json, synth_json
     from infer.runtime.manifest import served_name
 
+    try:
+        settings = _configured(ctx, stage)
+    except DeployError as exc:
+        raise fail(str(exc), exc.code) from None
+    (name, region, profile, memory, timeout, arch, python, format, public, reserved_concurrency,
+     no_reserved_concurrency, provisioned_concurrency, ephemeral_storage, log_retention, cors_origin, tag, env,
+     vpc_id, subnet_id, kms_key, invoke_principal, dead_letter_queue) = (settings[k] for k in DEPLOY_SETTINGS)
     if not model.is_file():
         raise fail(f"model file not found: {model}", 2)
     if synth_only and out is None:
