@@ -150,6 +150,44 @@ def _payload(data: str | None, input: Path | None, what: str):
 
 
 @app.command()
+def tune(
+    model: Annotated[Path | None, typer.Argument(help="The .onnx model to tune (not with --function).")] = None,
+    memory: Annotated[str, typer.Option(help="Memory sizes in MB to compare, comma-separated (128 to 10240).")] = "512,1024,1769,3008",
+    payload: Annotated[Path | None, typer.Option(help="A JSON request body (KServe V1 or Open Inference Protocol; default: one generated from the model's signature). With --function: the event to invoke it with.")] = None,
+    arch: Annotated[str | None, typer.Option(help="Price as arm64 or x86_64 (default: arm64 locally, the function's own with --function).")] = None,
+    region: Annotated[str | None, typer.Option(help="Region whose prices apply (default: us-east-1 locally; the client's with --function).")] = None,
+    cold: Annotated[int, typer.Option(help="Cold starts per size (page cache evicted before each; with --function, forced by publishing a version).")] = 3,
+    warm: Annotated[int, typer.Option(help="Warm requests per size.")] = 50,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the results and recommendations here.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG: warm latency and cost against memory.")] = None,
+    function: Annotated[str | None, typer.Option(help="Tune a deployed function through the Lambda API (Power Tuning's method); its configuration is restored.")] = None,
+    endpoint_url: Annotated[str | None, typer.Option(help="With --function: Lambda API endpoint (e.g. `infer serve --lambda-api-port`'s).")] = None,
+    profile: Annotated[str | None, typer.Option(help="With --function: AWS profile.")] = None,
+):
+    """Choose the memory size from measured latency and cost: cold and warm requests at each size, locally
+    (each environment gets the CPU share its memory buys) or on AWS, and the cheapest, fastest and balanced picks."""
+    from infer.bench import BenchError, report
+    from infer.bench import tune as tuning
+    from infer.runtime.contract import DEFAULT_ARCH
+
+    try:
+        if function:
+            if model is not None:
+                raise BenchError("give a model or --function NAME, not both", 2)
+            from infer.bench import tune_aws
+
+            tune_aws.tune(function, memory, payload, arch, region, cold, warm, json_out, plot, endpoint_url, profile,
+                          echo=typer.echo, progress=report.progress_line)
+        elif model is None:
+            raise BenchError("give an .onnx model, or --function NAME", 2)
+        else:
+            tuning.local(model, memory, payload, arch or DEFAULT_ARCH, region or "us-east-1", cold, warm,
+                         json_out, plot, echo=typer.echo, progress=report.progress_line)
+    except BenchError as exc:
+        raise fail(str(exc), exc.code) from None
+
+
+@app.command()
 def convert(
     model: Annotated[Path, typer.Argument(help="Trained model: a scikit-learn/XGBoost/LightGBM pickle or joblib file, a PyTorch "
                                                "file (torch.save module, TorchScript, or a state dict with --factory), an XGBoost "

@@ -20,10 +20,11 @@ from base64 import b64decode
 from typing import Any
 
 from . import BenchError
+from .prices import DEFAULT_REGION, PRICES
 from .report import median
 
-GB_SECOND_USD = {"x86_64": 0.0000166667, "arm64": 0.0000133334}  # us-east-1 list prices
-REQUEST_USD = 0.20 / 1_000_000
+GB_SECOND_USD = PRICES[DEFAULT_REGION].per_gb_second  # us-east-1 list prices (prices.py: source and date)
+REQUEST_USD = PRICES[DEFAULT_REGION].per_request
 NONCE = "INFER_BENCH_COLD_START"
 
 _FIELDS = {

@@ -6,11 +6,16 @@ the same boto3 code runs here (`endpoint_url=http://127.0.0.1:PORT`) and against
   GET  /2015-03-31/functions/{name}/configuration GetFunctionConfiguration
   PUT  /2015-03-31/functions/{name}/configuration UpdateFunctionConfiguration (Environment, MemorySize, Timeout)
   GET  /2021-10-31/functions/{name}/url           GetFunctionUrlConfig
+  POST /2015-03-31/functions/{name}/versions      PublishVersion (`infer tune --function`, as Power Tuning does)
+  DELETE /2015-03-31/functions/{name}?Qualifier=N DeleteFunction of a published version (not of the function)
 
 Served on 127.0.0.1 only and only when asked for (`infer serve --lambda-api-port`), to the processes of
 the user who runs it, with this server's own Host, signed with SigV4 (access.py says why; with `--auth
-iam` the signature must be the user's own). The name may be a name, an ARN or either with `:$LATEST`;
-other qualifiers do not exist here. Only INFER_* variables can be set (contract.variable_problem).
+iam` the signature must be the user's own). The name may be a name, an ARN or either with a qualifier:
+`$LATEST` or a version published here. The emulator runs one configuration at a time: a version is a
+snapshot of the configuration, invoked on the pool while $LATEST is still that configuration (409
+otherwise), and publishing one starts fresh execution environments, as a new version's first invoke is
+cold on Lambda. Only INFER_* variables can be set (contract.variable_problem).
 Everything else answers 404 the way the Lambda API does.
 """
 
@@ -41,6 +46,7 @@ def _error(message: str) -> bytes:
 class LambdaApiHandler(QuietHandler):
     server: "LambdaApiServer"
     caller_refusal: str | None = None  # why the process at the other end may not call, found once per connection
+    _version = "$LATEST"  # the version the request names
 
     def setup(self):
         super().setup()
@@ -53,6 +59,9 @@ class LambdaApiHandler(QuietHandler):
         self._route()
 
     def do_PUT(self):
+        self._route()
+
+    def do_DELETE(self):
         self._route()
 
     def _fail(self, status: int, kind: str, message: str):
@@ -83,14 +92,20 @@ class LambdaApiHandler(QuietHandler):
         match = ROUTE.fullmatch(path)
         if not match:
             return self._fail(404, "UnknownOperationException", f"unknown operation {self.command} {path}")
-        if problem := self.server.unknown_function(unquote(match["name"]), parse_qs(query).get("Qualifier", [None])[-1]):
+        name, qualifier = unquote(match["name"]), parse_qs(query).get("Qualifier", [None])[-1]
+        if problem := self.server.unknown_function(name, qualifier):
             return self._fail(404, "ResourceNotFoundException", problem)
+        self._version = self.server.version_of(name, qualifier)
+        share = [("x-infer-cpu-share", "enforced" if self.server.pool.cpu_share_enforced else "not-enforced")]
         handlers = {
             ("POST", "2015-03-31", "/invocations"): self._invoke,
-            ("GET", "2015-03-31", ""): lambda: self.send(200, json.dumps(self.server.function_document()).encode()),
-            ("GET", "2015-03-31", "/configuration"): lambda: self.send(200, json.dumps(self.server.configuration()).encode()),
+            ("GET", "2015-03-31", ""): lambda: self.send(200, json.dumps(self.server.function_document(self._version)).encode()),
+            ("GET", "2015-03-31", "/configuration"): lambda: self.send(
+                200, json.dumps(self.server.configuration(self._version)).encode(), share),
             ("PUT", "2015-03-31", "/configuration"): self._update,
             ("GET", "2021-10-31", "/url"): lambda: self.send(200, json.dumps(self.server.url_config()).encode()),
+            ("POST", "2015-03-31", "/versions"): lambda: self.send(201, json.dumps(self.server.publish()).encode()),
+            ("DELETE", "2015-03-31", ""): self._delete,
         }
         handler = handlers.get((self.command, match["api"], match["rest"] or ""))
         if handler is None:
@@ -103,6 +118,8 @@ class LambdaApiHandler(QuietHandler):
             json.loads(payload)
         except (ValueError, RecursionError) as exc:  # as Lambda: the event must be JSON
             return self._fail(400, "InvalidRequestContentException", f"Could not parse request body into json: {exc}")
+        if problem := self.server.stale_version(self._version):
+            return self._fail(409, "ResourceConflictException", problem)
         invocation_type = self.headers.get("X-Amz-Invocation-Type", "RequestResponse")
         if invocation_type == "DryRun":
             return self.send(204, b"", content_type=None)
@@ -112,7 +129,7 @@ class LambdaApiHandler(QuietHandler):
         invocation = self.server.pool.invoke(payload)
         if invocation.outcome == "throttled":
             return self._fail(429, "TooManyRequestsException", "Rate Exceeded.")
-        headers = [("X-Amz-Executed-Version", "$LATEST")]
+        headers = [("X-Amz-Executed-Version", self._version)]
         if self.headers.get("X-Amz-Log-Type") == "Tail":
             tail = self.server.as_on_lambda("\n".join(invocation.log).encode())[-LOG_TAIL_BYTES:]
             headers.append(("X-Amz-Log-Result", base64.b64encode(tail).decode()))
@@ -123,6 +140,13 @@ class LambdaApiHandler(QuietHandler):
                 body = json.dumps({"errorMessage": f"RequestId: {invocation.request_id} Error: {invocation.reason}",
                                    "errorType": invocation.error_type or "Runtime.Unknown"}).encode()
         self.send(200, self.server.as_on_lambda(body), headers)
+
+    def _delete(self):
+        if self._version == "$LATEST":
+            return self._fail(400, "InvalidParameterValueException", "this emulator deletes published versions only: "
+                                                                      "give Qualifier=N; stop infer serve to remove the function")
+        self.server.versions.pop(self._version, None)
+        self.send(204, b"", content_type=None)
 
     def _update(self):
         try:
@@ -177,6 +201,9 @@ class LambdaApiServer(Server):
         self.base_environment = dict(pool.function.environment)  # what the "image" sets; updates go on top
         self.variables: dict[str, str] = {}  # the function configuration's own variables, as Lambda reports them
         self.revision = 1
+        self.versions: dict[str, dict] = {}  # published versions: their configuration when published
+        self._published = 0
+        self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
     @property
@@ -194,10 +221,37 @@ class LambdaApiServer(Server):
         if name.startswith("arn:"):  # this function's ARN becomes its name; any other ARN names nothing here
             name = fn.name + name[len(fn.arn):] if name.startswith(fn.arn) else ""
         base, _, suffix = name.partition(":")
-        if base != fn.name or not {q for q in (suffix, qualifier) if q} <= {"$LATEST"}:
-            return f"Function not found: {name or 'that ARN'} (this emulator serves {fn.arn}, version $LATEST only)"
+        asked = {q for q in (suffix, qualifier) if q}
+        if base != fn.name or len(asked) > 1 or not asked <= {"$LATEST", *self.versions}:
+            known = ", ".join(["$LATEST", *self.versions])
+            return f"Function not found: {name or 'that ARN'} (this emulator serves {fn.arn}, versions {known})"
         return None
 
+    @staticmethod
+    def version_of(name: str, qualifier: str | None) -> str:
+        """The version a request names (after unknown_function has accepted it)."""
+        return qualifier or name.removeprefix("arn:").rpartition("function:")[2].partition(":")[2] or "$LATEST"
+
+    def publish(self) -> dict:
+        """PublishVersion: a snapshot of the configuration, served by fresh execution environments."""
+        with self._lock:
+            self._published += 1
+            version = str(self._published)
+            self.pool.reconfigure()  # a new version's first invoke is cold, as on Lambda
+            self.versions[version] = {**self.configuration(), "Version": version,
+                                      "FunctionArn": f"{self.pool.function.arn}:{version}"}
+        return self.versions[version]
+
+    def stale_version(self, version: str) -> str | None:
+        """Why version `version` cannot run now (the pool runs $LATEST's configuration), or None."""
+        if version == "$LATEST":
+            return None
+        published, now = self.versions[version], self.configuration()
+        keys = ("MemorySize", "Timeout", "Environment")
+        if any(published[key] != now[key] for key in keys):
+            return (f"version {version} was published with another configuration than $LATEST has now; this emulator "
+                    f"runs one configuration at a time: invoke $LATEST or publish a new version")
+        return None
     def as_on_lambda(self, text: bytes) -> bytes:
         """`text` with the staging directory's paths shown as the task root's on Lambda (no local paths)."""
         return text.replace(self.pool.function.task_root.encode(), LAMBDA_TASK_ROOT.encode())
@@ -209,7 +263,9 @@ class LambdaApiServer(Server):
         self.pool.reconfigure(**changes)
         self.revision += 1
 
-    def configuration(self) -> dict:
+    def configuration(self, version: str = "$LATEST") -> dict:
+        if version != "$LATEST":
+            return dict(self.versions[version])
         fn = self.pool.function
         return {
             "FunctionName": fn.name, "FunctionArn": fn.arn, "Runtime": "python3.11", "Handler": fn.handler,
@@ -218,8 +274,8 @@ class LambdaApiServer(Server):
             "RevisionId": f"rev-{self.revision}", "Architectures": ["x86_64"], "Version": "$LATEST",
         }
 
-    def function_document(self) -> dict:
-        return {"Configuration": self.configuration(), "Code": {"RepositoryType": "S3", "Location": ""}}
+    def function_document(self, version: str = "$LATEST") -> dict:
+        return {"Configuration": self.configuration(version), "Code": {"RepositoryType": "S3", "Location": ""}}
 
     def url_config(self) -> dict:
         return {"FunctionUrl": self.function_url + "/", "FunctionArn": self.pool.function.arn,

@@ -163,3 +163,23 @@ def test_a_function_error_shows_the_task_root_as_on_lambda(in_process_api):
     frames = "".join(document["stackTrace"])
     assert '"/var/task/behaviours.py"' in frames and str(FUNCTIONS) not in frames
     assert str(FUNCTIONS) not in base64.b64decode(answer["LogResult"]).decode()
+
+
+def test_published_versions_for_infer_tune(in_process_api):
+    server = in_process_api()
+    client = lambda_client(server.url)
+    client.update_function_configuration(FunctionName="behaviours", MemorySize=512)
+    version = client.publish_version(FunctionName="behaviours")["Version"]
+    client.get_waiter("published_version_active").wait(FunctionName="behaviours", Qualifier=version)
+    assert client.get_function_configuration(FunctionName=f"behaviours:{version}")["MemorySize"] == 512
+    answer = client.invoke(FunctionName="behaviours", Qualifier=version, LogType="Tail", Payload=json.dumps({"rawPath": "/pid"}))
+    assert answer["ExecutedVersion"] == version
+    assert "Init Duration" in base64.b64decode(answer["LogResult"]).decode(), "a new version's first invoke is cold"
+    client.update_function_configuration(FunctionName="behaviours", MemorySize=1024)
+    with pytest.raises(client.exceptions.ResourceConflictException, match="one configuration at a time"):
+        client.invoke(FunctionName="behaviours", Qualifier=version, Payload=b"{}")
+    with pytest.raises(botocore.exceptions.ClientError, match="deletes published versions only"):
+        client.delete_function(FunctionName="behaviours")
+    client.delete_function(FunctionName="behaviours", Qualifier=version)
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.get_function_configuration(FunctionName="behaviours", Qualifier=version)

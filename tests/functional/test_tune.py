@@ -1,0 +1,114 @@
+"""`infer tune`: locally through the emulator (each size with its CPU share), and with --function through
+`infer serve`'s Lambda API by Power Tuning's method, which restores the configuration, also after Ctrl-C."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+
+import boto3
+import pytest
+
+from helpers import INFER, MODELS, ROOT, ServeProcess
+from infer.local import cgroups
+
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "AKIDTEST", "AWS_SECRET_ACCESS_KEY": "test", "AWS_EC2_METADATA_DISABLED": "true"}
+
+
+def run_infer(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([INFER, *args], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                          env={**os.environ, **FAKE_CREDENTIALS})
+
+
+def test_local_tune_writes_table_json_and_plot(tmp_path):
+    out, png = tmp_path / "tune.json", tmp_path / "tune.png"
+    result = run_infer("tune", str(MODELS / "iris.onnx"), "--memory", "512,1769", "--cold", "1", "--warm", "5",
+                       "--arch", "x86_64", "--region", "eu-west-1", "--json", str(out), "--plot", str(png))
+    assert result.returncode == 0, result.stderr
+    assert "cheapest" in result.stdout and "1769 MB" in result.stdout
+    doc = json.loads(out.read_text())
+    hierarchy, _ = cgroups.detect()
+    if hierarchy is not None:
+        hierarchy.close()
+    assert doc["cpu_share_enforced"] is (hierarchy is not None)
+    assert (doc["arch"], doc["region"], doc["price_per_gb_second"]) == ("x86_64", "eu-west-1", 0.0000166667)
+    assert [r["memory_mb"] for r in doc["results"]] == [512, 1769]
+    for r in doc["results"]:
+        assert r["cold_ms"] > 0 and r["warm_requests"] == 5 and r["billed_ms_mean"] >= 1
+        assert r["billed_ms_mean"] == int(r["billed_ms_mean"]) or r["billed_ms_mean"] >= r["warm_mean_ms"]
+        assert r["cost_per_million_usd"] == pytest.approx(
+            1e6 * r["billed_ms_mean"] / 1000 * r["memory_mb"] / 1024 * doc["price_per_gb_second"] + 0.2)
+    assert set(doc["recommendation"]) == {"cheapest", "fastest", "balanced"}
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bad_input_is_one_line_and_exit_2(tmp_path):
+    refused = tmp_path / "refused.json"
+    refused.write_text(json.dumps({"instances": [[1.0, 2.0]]}))  # iris takes 4 features
+    iris = str(MODELS / "iris.onnx")
+    for args, message in [([iris, "--memory", "64"], "from 128 to 10240"),
+                          ([iris, "--memory", "512,20000"], "from 128 to 10240"),
+                          ([iris, "--region", "mars-1"], "no Lambda prices recorded for region 'mars-1'"),
+                          ([iris, "--arch", "sparc"], "unknown architecture 'sparc'"),
+                          (["missing.onnx", "--memory", "512"], "model file not found"),
+                          ([iris, "--memory", "512", "--cold", "1", "--warm", "1", "--payload", str(refused)],
+                           "the model refused the payload (400)")]:
+        result = run_infer("tune", *args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert message in result.stderr and "Traceback" not in result.stderr, (args, result.stderr)
+
+
+@pytest.fixture
+def api_server():
+    server = ServeProcess(str(MODELS / "iris.onnx"), "--lambda-api-port", "0", "--memory", "2048")
+    server.api = re.search(r"Lambda API .*(http://127\.0\.0\.1:\d+)", "".join(server.banner)).group(1)
+    yield server
+    server.stop()
+
+
+def client_for(url: str):
+    return boto3.client("lambda", region_name="us-east-1", endpoint_url=url, aws_access_key_id="AKIDTEST",
+                        aws_secret_access_key="test")
+
+
+def test_function_tune_by_power_tunings_method_restores_the_configuration(api_server, tmp_path):
+    payload, out = tmp_path / "event.json", tmp_path / "tune.json"
+    payload.write_text(json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]]}))
+    result = run_infer("tune", "--function", "iris", "--endpoint-url", api_server.api, "--memory", "512,1024",
+                       "--cold", "2", "--warm", "5", "--payload", str(payload), "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(out.read_text())
+    assert doc["function"] == "iris" and doc["arch"] == "x86_64", "the function's own architecture"
+    assert [r["memory_mb"] for r in doc["results"]] == [512, 1024]
+    for r in doc["results"]:
+        assert len(r["cold_samples_ms"]) == 2 and r["not_cold"] == 0, "each published version's first invoke is cold"
+        assert r["warm_requests"] == 5 and r["billed_ms_mean"] >= 1
+    assert len(api_server.log_lines("REPORT", count=14)) >= 14
+    assert any("Memory Size: 512 MB" in line and "Init Duration" in line for line in api_server.stderr)
+    client = client_for(api_server.api)
+    configuration = client.get_function_configuration(FunctionName="iris")
+    assert configuration["MemorySize"] == 2048 and configuration["Environment"]["Variables"] == {}
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.get_function_configuration(FunctionName="iris", Qualifier="1")  # the versions made were deleted
+
+
+def test_function_tune_restores_the_configuration_after_ctrl_c(api_server, tmp_path):
+    payload = tmp_path / "event.json"
+    payload.write_text(json.dumps({"instances": [[5.1, 3.5, 1.4, 0.2]]}))
+    proc = subprocess.Popen([INFER, "tune", "--function", "iris", "--endpoint-url", api_server.api, "--memory",
+                             "256,512,1024", "--cold", "3", "--warm", "50", "--payload", str(payload)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            env={**os.environ, **FAKE_CREDENTIALS})
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not api_server.log_lines("REPORT", count=2, timeout_s=0.1):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode != 0 and "Traceback" not in stderr, stderr
+    client = client_for(api_server.api)
+    configuration = client.get_function_configuration(FunctionName="iris")
+    assert configuration["MemorySize"] == 2048 and configuration["Environment"]["Variables"] == {}
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.get_function_configuration(FunctionName="iris", Qualifier="1")
