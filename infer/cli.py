@@ -231,7 +231,7 @@ def convert(
 DEPLOY_SETTINGS = ("name", "region", "profile", "memory", "timeout", "arch", "python", "format", "public",
                    "reserved_concurrency", "no_reserved_concurrency", "provisioned_concurrency", "ephemeral_storage",
                    "log_retention", "cors_origin", "tag", "env", "vpc_id", "subnet_id", "kms_key", "invoke_principal",
-                   "dead_letter_queue")
+                   "dead_letter_queue", "monitoring", "alarm_topic")
 
 
 def _configured(ctx: typer.Context, stage: str | None) -> dict:
@@ -330,6 +330,8 @@ def deploy(
     kms_key: Annotated[str | None, typer.Option(help="Customer-managed KMS key for the environment variables, the log group and the dead-letter queue: a key ARN, or create (a new key, rotated).")] = None,
     invoke_principal: Annotated[list[str] | None, typer.Option(help="Account ID or IAM role/user ARN allowed to call the IAM-authenticated URL (repeat).")] = None,
     dead_letter_queue: Annotated[bool, typer.Option("--dead-letter-queue", help="An encrypted SQS queue for failed asynchronous invocations.")] = False,
+    monitoring: Annotated[bool, typer.Option("--monitoring/--no-monitoring", help="CloudWatch alarms (Errors, Throttles, p99 Duration near the timeout) and a dashboard of Lambda's and infer's metrics.")] = True,
+    alarm_topic: Annotated[str | None, typer.Option(help="SNS topic ARN the alarms notify.")] = None,
     synth_only: Annotated[bool, typer.Option("--synth-only", help="Write the CloudFormation template and assets to -o DIR and stop (offline).")] = False,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Where the package and cdk.out go (required with --synth-only).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (URL, function, log group, stack, auth, template); progress goes to stderr.")] = False,
@@ -347,7 +349,8 @@ def deploy(
         raise fail(str(exc), exc.code) from None
     (name, region, profile, memory, timeout, arch, python, format, public, reserved_concurrency,
      no_reserved_concurrency, provisioned_concurrency, ephemeral_storage, log_retention, cors_origin, tag, env,
-     vpc_id, subnet_id, kms_key, invoke_principal, dead_letter_queue) = (settings[k] for k in DEPLOY_SETTINGS)
+     vpc_id, subnet_id, kms_key, invoke_principal, dead_letter_queue, monitoring,
+     alarm_topic) = (settings[k] for k in DEPLOY_SETTINGS)
     if not model.is_file():
         raise fail(f"model file not found: {model}", 2)
     if synth_only and out is None:
@@ -362,7 +365,7 @@ def deploy(
         ephemeral_storage_mb=ephemeral_storage, log_retention_days=log_retention, cors_origins=list(cors_origin or []),
         tags=_pairs(tag, "--tag"), environment=_pairs(env, "--env"), vpc_id=vpc_id, subnet_ids=list(subnet_id or []),
         kms_key=kms_key, invoke_principals=list(invoke_principal or []), dead_letter_queue=dead_letter_queue,
-        **concurrency,
+        monitoring=monitoring, alarm_topic_arn=alarm_topic, **concurrency,
     )
     if public:
         typer.echo("warning: --public makes the function URL callable by anyone who has it (AuthType NONE); "

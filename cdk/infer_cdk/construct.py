@@ -19,6 +19,7 @@ from infer.runtime import contract
 from infer.runtime.contract import HANDLER
 
 from . import security
+from .monitoring import Monitoring
 
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
 PLATFORMS = {"arm64": Platform.LINUX_ARM64, "x86_64": Platform.LINUX_AMD64}
@@ -49,6 +50,9 @@ class FunctionSettings:
     create_kms_key: bool = False  # the same, with a key the stack creates
     invoke_principals: list[str] = field(default_factory=list)  # account IDs or IAM ARNs allowed to call the URL
     dead_letter_queue: bool = False  # an SQS queue for failed asynchronous invocations
+    monitoring: bool = True  # alarms (Errors, Throttles, p99 Duration) and a dashboard (monitoring.py)
+    alarm_topic_arn: str | None = None  # an SNS topic the alarms notify
+    metrics_model: str = "model"  # the runtime's model name: the EMF metrics' "model" dimension
     # The OCI platform the image's first stage runs on: Docker's buildx sets BUILDPLATFORM itself, podman 4.3 does not.
     build_platform: str | None = None
 
@@ -110,6 +114,10 @@ class OnnxFunction(Construct):
         auth = lambda_.FunctionUrlAuthType.NONE if settings.public else lambda_.FunctionUrlAuthType.AWS_IAM
         self.url = self.target.add_function_url(auth_type=auth, cors=cors)
         security.grant_invoke(self.target, settings.invoke_principals)
+        self.monitoring = None
+        if settings.monitoring:
+            self.monitoring = Monitoring(self, "Monitoring", self.function, settings.timeout_s,
+                                         settings.metrics_model, settings.alarm_topic_arn)
 
     def _depend_on_policy_only(self) -> None:
         """The function waits for its role's policy; the role itself it already references (cfn-lint W3005)."""

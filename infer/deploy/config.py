@@ -68,7 +68,8 @@ KEYS: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "log_retention": ("log_retention", _whole(1, 3653)), "cors_origins": ("cors_origin", _texts),
     "tags": ("tag", _table), "env": ("env", _table), "vpc_id": ("vpc_id", _text), "subnet_ids": ("subnet_id", _texts),
     "kms_key": ("kms_key", _text), "invoke_principals": ("invoke_principal", _texts),
-    "dead_letter_queue": ("dead_letter_queue", _flag),
+    "dead_letter_queue": ("dead_letter_queue", _flag), "monitoring": ("monitoring", _flag),
+    "alarm_topic": ("alarm_topic", _text),
 }
 
 

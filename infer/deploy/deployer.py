@@ -42,6 +42,7 @@ VPC_ID = re.compile(r"vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})")
 SUBNET_ID = re.compile(r"subnet-(?:[0-9a-f]{8}|[0-9a-f]{17})")
 KMS_KEY_ARN = re.compile(r"arn:aws(?:-cn|-us-gov)?:kms:([a-z]{2}(?:-[a-z]+)+-\d):\d{12}:key/"
                          r"(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})")
+SNS_TOPIC_ARN = re.compile(r"arn:aws(?:-cn|-us-gov)?:sns:[a-z]{2}(?:-[a-z]+)+-\d:\d{12}:[A-Za-z0-9_-]{1,256}(?:\.fifo)?")
 PRINCIPAL = re.compile(r"\d{12}|arn:aws(?:-cn|-us-gov)?:iam::\d{12}:(?:root|(?:user|role)/[\w+=,.@/-]+)")
 
 
@@ -68,6 +69,8 @@ class DeployOptions:
     kms_key: str | None = None  # a key ARN, or "create"
     invoke_principals: list[str] = field(default_factory=list)
     dead_letter_queue: bool = False
+    monitoring: bool = True  # alarms and a dashboard
+    alarm_topic_arn: str | None = None
 
     def validate(self) -> None:
         checks = [
@@ -122,6 +125,9 @@ class DeployOptions:
             (bad_principal is None, "--invoke-principal must be an account ID (12 digits) or an IAM ARN like "
                                     f"arn:aws:iam::ACCOUNT:role/NAME (or :user/NAME, :root); got {bad_principal!r}"),
             (len(set(self.invoke_principals)) == len(self.invoke_principals), "--invoke-principal: each principal once"),
+            (self.alarm_topic_arn is None or bool(SNS_TOPIC_ARN.fullmatch(self.alarm_topic_arn)),
+             f"--alarm-topic must be an SNS topic ARN like arn:aws:sns:REGION:ACCOUNT:NAME; got {self.alarm_topic_arn!r}"),
+            (self.monitoring or self.alarm_topic_arn is None, "--alarm-topic needs the alarms: drop --no-monitoring"),
             (not (self.public and self.invoke_principals),
              "--invoke-principal grants calls on an IAM-authenticated URL; drop --public (AuthType NONE lets anyone call)"),
         ]
@@ -142,7 +148,8 @@ def cdk_app():
     return stack
 
 
-def synth_config(name: str, asset: Path, options: DeployOptions, environment: dict[str, str]) -> dict:
+def synth_config(name: str, asset: Path, options: DeployOptions, environment: dict[str, str],
+                 metrics_model: str = "") -> dict:
     return {
         "stack_name": stack_name(name), "model_name": name, "region": options.region,
         "asset": str(asset), "package_format": options.package_format, "arch": options.arch,
@@ -156,6 +163,9 @@ def synth_config(name: str, asset: Path, options: DeployOptions, environment: di
         "kms_key_arn": None if options.kms_key == "create" else options.kms_key,
         "create_kms_key": options.kms_key == "create", "invoke_principals": list(options.invoke_principals),
         "dead_letter_queue": options.dead_letter_queue,
+        "monitoring": options.monitoring, "alarm_topic_arn": options.alarm_topic_arn,
+        "metrics_model": environment.get(contract.MODEL_NAME) or options.environment.get(contract.MODEL_NAME)
+        or metrics_model or name,
         # where `cdk deploy` will build the image's first stage: this machine
         "build_platform": host_platform() if options.package_format == "image" else None,
     }
@@ -190,7 +200,7 @@ def synthesise(model: str | Path, options: DeployOptions, out: str | Path, log=p
 
     assembly = out / "cdk.out"
     shutil.rmtree(assembly, ignore_errors=True)
-    config = synth_config(name, asset, options, environment)
+    config = synth_config(name, asset, options, environment, served_name(model))
     (out / "deploy.json").write_text(json.dumps(config, indent=2) + "\n")  # for cdk/app.py: cdk synth -c infer_config=...
     try:
         return synth(config, assembly)

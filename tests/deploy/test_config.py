@@ -24,6 +24,7 @@ vpc_id = "vpc-0123456789abcdef0"
 region = "us-east-1"
 format = "zip"
 reserved_concurrency = false
+monitoring = false
 """
 
 
@@ -61,7 +62,8 @@ def test_a_stage_overrides_the_top_level_and_flags_override_both(seen, tmp_path)
     flagged = seen("--stage", "prod", "--memory", "4096", "--region", "eu-central-1", "--no-reserved-concurrency")
     assert (flagged.memory_mb, flagged.region, flagged.reserved_concurrency) == (4096, "eu-central-1", None)
     dev = seen("--stage", "dev")
-    assert (dev.package_format, dev.reserved_concurrency, dev.region) == ("zip", None, "us-east-1")
+    assert (dev.package_format, dev.reserved_concurrency, dev.region, dev.monitoring) == ("zip", None, "us-east-1", False)
+    assert prod.monitoring and seen("--stage", "dev", "--monitoring").monitoring
     assert seen("--stage", "dev", "--reserved-concurrency", "3").reserved_concurrency == 3
 
 

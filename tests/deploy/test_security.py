@@ -14,6 +14,7 @@ from infer.deploy.deployer import DEFAULT_RESERVED_CONCURRENCY, DeployOptions, s
 VPC = "vpc-0123456789abcdef0"
 SUBNETS = ["subnet-0123456789abcdef0", "subnet-89abcdef"]
 KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:ml-alerts"
 PRINCIPALS = ["123456789012", "arn:aws:iam::210987654321:role/ml/caller"]
 
 # name -> (options, the checkov checks skipped in its template). "flags" and "zip" are test_synth's own
@@ -28,9 +29,11 @@ CASES = {
             {"CKV_AWS_117", "CKV_AWS_116", "CKV_AWS_158", "CKV_AWS_173"}),
     "private": (dict(vpc_id=VPC, subnet_ids=SUBNETS, kms_key="create", invoke_principals=PRINCIPALS,
                      dead_letter_queue=True, reserved_concurrency=25), set()),
-    "given-key": (dict(kms_key=KEY_ARN, region="eu-west-1", dead_letter_queue=True, reserved_concurrency=None),
+    "given-key": (dict(kms_key=KEY_ARN, region="eu-west-1", dead_letter_queue=True, reserved_concurrency=None,
+                       alarm_topic_arn=TOPIC_ARN),
                   {"CKV_AWS_117", "CKV_AWS_115"}),
-    "alias-dlq": (dict(dead_letter_queue=True, provisioned_concurrency=2, invoke_principals=PRINCIPALS[:1]),
+    "alias-dlq": (dict(dead_letter_queue=True, provisioned_concurrency=2, invoke_principals=PRINCIPALS[:1],
+                       monitoring=False),
                   {"CKV_AWS_117", "CKV_AWS_158", "CKV_AWS_27"}),
 }
 
