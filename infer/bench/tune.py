@@ -115,12 +115,15 @@ def measure(model: Path, memories: list[int], payload: dict | None = None, cold:
     try:
         try:
             info = prepare(model, work)
-        except RuntimeError as exc:
-            raise BenchError(f"{model}: {exc}", 2) from None
+        except RuntimeError as exc:  # no request can be generated (several or non-numeric inputs)
+            if payload is None:
+                raise BenchError(f"{model}: {exc}; give --payload FILE", 2) from None
+            sidecar = Path(contract.sidecar_path(str(model)))
+            info = {"ort": None, "model_bytes": model.stat().st_size + (sidecar.stat().st_size if sidecar.exists() else 0)}
         body = payload if payload is not None else json.loads((work / "request.json").read_text())
         path = request_path(body)
         choice = load_choice(info["model_bytes"])  # what `infer package` would ship
-        artifact = Path(info["ort"]) if choice.artifact == "ort" else model
+        artifact = Path(info["ort"]) if choice.artifact == "ort" and info["ort"] else model
         files = [artifact, Path(contract.sidecar_path(str(artifact))), model, Path(contract.sidecar_path(str(model)))]
         samples = {m: {"cold_ms": [], "init_ms": [], "cold_billed_ms": [], "warm_ms": [], "duration_ms": [],
                        "enforced": True} for m in memories}

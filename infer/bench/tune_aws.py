@@ -116,12 +116,26 @@ def sweep(client, name: str, memories: list[int], body: bytes, cold: int, warm: 
             results.append((memory, s, not_cold))
     finally:
         with _ctrl_c_held():
-            client.update_function_configuration(FunctionName=name, MemorySize=original["MemorySize"],
-                                                 Environment={"Variables": variables})
-            updated.wait(FunctionName=name, WaiterConfig=WAIT)
-            for version in published:
-                client.delete_function(FunctionName=name, Qualifier=version)
+            restore(client, name, original["MemorySize"], variables, published, progress)
     return results, enforced
+
+
+def restore(client, name: str, memory: int, variables: dict, published: list[str], progress=None) -> None:
+    """Put the original memory size and variables back, then delete the versions the sweep published."""
+    from botocore.exceptions import BotoCoreError, ClientError, WaiterError
+
+    try:
+        client.update_function_configuration(FunctionName=name, MemorySize=memory, Environment={"Variables": variables})
+        client.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig=WAIT)
+    except (BotoCoreError, ClientError, WaiterError) as exc:
+        raise BenchError(f"{name}: could not restore its configuration (MemorySize {memory}, variables "
+                         f"{sorted(variables)}); set it back by hand: {exc}") from None
+    for version in published:
+        try:
+            client.delete_function(FunctionName=name, Qualifier=version)
+        except (BotoCoreError, ClientError) as exc:  # an alias may point at it: the version stays, say so
+            if progress:
+                progress(f"{name}: version {version} published by the sweep was not deleted: {exc}")
 
 
 def tune(name: str, memory: str, payload: Path | None, arch: str | None, region: str | None, cold: int, warm: int,

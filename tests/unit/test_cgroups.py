@@ -104,3 +104,20 @@ def test_groups_and_folders_are_removed_and_stale_ones_swept(tmp_path):
                 folder.unlink()
     hierarchy.close()
     assert not hierarchy.cpu_base.exists() and not hierarchy.memory_base.exists()
+
+
+def test_without_cgroups_the_pool_says_so_once(monkeypatch):
+    from infer.local import environment
+    from infer.local.function import FunctionConfig
+    from infer.local.pool import Pool
+
+    monkeypatch.setattr(cgroups, "detect", lambda: (None, "cgroup v1 at /sys/fs/cgroup/cpu is read-only"))
+    monkeypatch.setattr(environment, "_warned", set())
+    lines: list[str] = []
+    function = FunctionConfig(name="f", handler="h.handler", task_root="/nonexistent")
+    pools = [Pool(function, log=lines.append) for _ in range(2)]
+    assert [p.cpu_share_enforced for p in pools] == [False, False]
+    assert len(lines) == 1 and lines[0].startswith("warning: CPU share not enforced: cgroup v1")
+    assert Pool(function, log=lines.append, resources=None).cpu_share_enforced is False
+    for pool in pools:
+        pool.close()
