@@ -64,10 +64,12 @@ class Layout:
     quota: tuple[str, str]  # (file, format of quota and period)
     memory_limit: str
     oom_events: tuple[str, str]  # (file, key of the OOM kill counter)
+    no_swap: tuple[str, str]  # (file, value): no swapping past the limit, as Lambda has no swap (where the file exists)
 
 
-V1 = Layout(1, ("cpu.cfs_quota_us", "{quota}"), "memory.limit_in_bytes", ("memory.oom_control", "oom_kill"))
-V2 = Layout(2, ("cpu.max", "{quota} {period}"), "memory.max", ("memory.events", "oom_kill"))
+V1 = Layout(1, ("cpu.cfs_quota_us", "{quota}"), "memory.limit_in_bytes", ("memory.oom_control", "oom_kill"),
+            ("memory.memsw.limit_in_bytes", "{limit}"))
+V2 = Layout(2, ("cpu.max", "{quota} {period}"), "memory.max", ("memory.events", "oom_kill"), ("memory.swap.max", "0"))
 
 
 class Group:
@@ -92,7 +94,11 @@ class Group:
                 _write(self.cpu_dir / "cpu.cfs_period_us", str(PERIOD_US))
             name, template = self.layout.quota
             _write(self.cpu_dir / name, template.format(quota=self.quota_us, period=PERIOD_US))
-            _write(self.memory_dir / self.layout.memory_limit, str(self.memory_mb * 1024 * 1024))
+            limit = self.memory_mb * 1024 * 1024
+            _write(self.memory_dir / self.layout.memory_limit, str(limit))
+            swap_file, value = self.layout.no_swap
+            if (self.memory_dir / swap_file).exists():
+                _write(self.memory_dir / swap_file, value.format(limit=limit))
         except OSError:
             self.remove()
             raise

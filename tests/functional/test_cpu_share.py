@@ -53,6 +53,8 @@ def test_each_environment_runs_in_a_group_with_its_memory_share_and_the_groups_g
             assert (group.cpu_dir / "cpu.cfs_period_us").read_text().strip() == "100000"
             assert (group.cpu_dir / "cpu.cfs_quota_us").read_text().strip() == "24986"  # 442 / 1769 of a period
             assert int((group.memory_dir / "memory.limit_in_bytes").read_text()) == 442 * 1024 * 1024
+            memsw = group.memory_dir / "memory.memsw.limit_in_bytes"
+            assert not memsw.exists() or int(memsw.read_text()) == 442 * 1024 * 1024, "no swapping past the limit"
         else:
             assert where[""].endswith(f"/{resources.name}/env-1")
             assert (group.cpu_dir / "cpu.max").read_text().split() == ["24986", "100000"]
