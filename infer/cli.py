@@ -252,6 +252,18 @@ def _configured(ctx: typer.Context, stage: str | None) -> dict:
     return params
 
 
+def _confirm_widening(yes: bool):
+    """`infer deploy`'s answer to a change that lets more callers in: --yes, else ask on a terminal, else refuse."""
+    def confirm(reasons: list[str]) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            return False
+        typer.echo("This deployment widens access:\n" + "\n".join(f"  - {r}" for r in reasons), err=True)
+        return typer.confirm("Deploy it?", default=False, err=True)
+    return confirm
+
+
 def _log(as_json: bool):
     """Progress lines: on stdout, or on stderr when stdout carries one JSON object."""
     return (lambda line: typer.echo(line, err=True)) if as_json else typer.echo
@@ -332,6 +344,8 @@ def deploy(
     dead_letter_queue: Annotated[bool, typer.Option("--dead-letter-queue", help="An encrypted SQS queue for failed asynchronous invocations.")] = False,
     monitoring: Annotated[bool, typer.Option("--monitoring/--no-monitoring", help="CloudWatch alarms (Errors, Throttles, p99 Duration near the timeout) and a dashboard of Lambda's and infer's metrics.")] = True,
     alarm_topic: Annotated[str | None, typer.Option(help="SNS topic ARN the alarms notify.")] = None,
+    diff: Annotated[bool, typer.Option("--diff", help="Package and synthesise, then show `cdk diff` against the deployed stack; change nothing.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Deploy a change that widens access (a public URL, new invoke principals) without asking.")] = False,
     synth_only: Annotated[bool, typer.Option("--synth-only", help="Write the CloudFormation template and assets to -o DIR and stop (offline).")] = False,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Where the package and cdk.out go (required with --synth-only).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (URL, function, log group, stack, auth, template); progress goes to stderr.")] = False,
@@ -340,6 +354,7 @@ def deploy(
     from infer.deploy import DeployError, state
     from infer.deploy.deployer import DeployOptions, synthesise
     from infer.deploy.deployer import deploy as deploy_model
+    from infer.deploy.deployer import diff as diff_stack
     from infer.deploy.report import deploy_json, synth_json
     from infer.runtime.manifest import served_name
 
@@ -355,6 +370,8 @@ def deploy(
         raise fail(f"model file not found: {model}", 2)
     if synth_only and out is None:
         raise fail("--synth-only writes to a directory: give -o DIR", 2)
+    if synth_only and diff:
+        raise fail("give --synth-only (offline) or --diff (against the deployed stack), not both", 2)
     if no_reserved_concurrency and reserved_concurrency is not None:
         raise fail("give --reserved-concurrency N or --no-reserved-concurrency, not both", 2)
     concurrency = {"reserved_concurrency": None} if no_reserved_concurrency else (
@@ -381,7 +398,19 @@ def deploy(
                        f"  cdk-nag report: {result.outdir / 'validation-report.json'}\n"
                        f"  deploy it: cdk deploy {result.stack_name} --app {result.outdir}")
             return
-        outputs = deploy_model(model, options, out, log=_log(as_json))
+        if diff:
+            shown: list[str] = []
+
+            def keep(line: str) -> None:
+                shown.append(line)
+                _log(as_json)(line)
+
+            template = diff_stack(model, options, out, log=keep)
+            if as_json:
+                typer.echo(json.dumps({"name": name or served_name(model), "template": str(template),
+                                       "diff": [line[len("  cdk: "):] for line in shown if line.startswith("  cdk: ")]}))
+            return
+        outputs = deploy_model(model, options, out, log=_log(as_json), confirm=_confirm_widening(yes))
     except DeployError as exc:
         raise fail(str(exc), exc.code) from None
     if as_json:

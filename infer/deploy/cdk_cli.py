@@ -26,6 +26,11 @@ def deploy_argv(cdk: list[str], assembly: Path, stack: str, outputs_file: Path, 
     return argv + (["--profile", profile] if profile else [])
 
 
+def diff_argv(cdk: list[str], assembly: Path, stack: str, profile: str | None = None) -> list[str]:
+    argv = [*cdk, "diff", stack, "--app", str(assembly)]
+    return argv + (["--profile", profile] if profile else [])
+
+
 def destroy_argv(cdk: list[str], assembly: Path, stack: str, profile: str | None = None) -> list[str]:
     argv = [*cdk, "destroy", stack, "--app", str(assembly), "--force", "--ci"]
     return argv + (["--profile", profile] if profile else [])

@@ -11,6 +11,10 @@
 5. Read the stack outputs back (the CLI's outputs file, else CloudFormation), print the function URL, and
    save the deployment so `infer predict NAME` and `infer destroy NAME` find it.
 
+Before step 4, the synthesised template is compared with the deployed stack's: a change that lets more callers
+in (a public URL, a new invoke principal) needs a confirmation or --yes. `infer deploy --diff` does steps 1 to 3
+and shows `cdk diff` against the deployed stack instead of deploying.
+
 `infer destroy NAME` runs `cdk destroy` on the saved assembly and forgets the function.
 """
 
@@ -20,15 +24,19 @@ import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from infer.package import PackageError
 from infer.podman import host_platform
 from infer.runtime import contract
 from infer.runtime.manifest import served_name
 
-from . import DeployError, state
-from .cdk_cli import Outputs, deploy_argv, destroy_argv, read_outputs, run_cdk
+from . import DeployError, access, state
+from .cdk_cli import Outputs, deploy_argv, destroy_argv, diff_argv, read_outputs, run_cdk
 from .prerequisites import check
+
+if TYPE_CHECKING:
+    from infer_cdk.stack import SynthResult
 
 LOG_RETENTION_DAYS = 30
 # Reserved concurrency unless told otherwise: a ceiling on what a busy (or abused) URL can cost, 10 environments
@@ -210,18 +218,34 @@ def synthesise(model: str | Path, options: DeployOptions, out: str | Path, log=p
         raise DeployError(f"synthesis failed: {str(exc).splitlines()[0]} (report: {assembly / 'validation-report.json'})") from None
 
 
-def deploy(model: str | Path, options: DeployOptions, out: str | Path | None = None, log=print,
-           runner=run_cdk, checker=check, reader=read_outputs) -> Outputs:
-    """All five steps, the prerequisites checked before anything is built; `runner`, `checker` and `reader`
-    are the CDK CLI, the prerequisite check and the outputs reader (tests swap them)."""
+def _prepare(model: str | Path, options: DeployOptions, out: str | Path | None, log, checker,
+             package_format: str) -> tuple[str, Path, "SynthResult"]:
+    """Steps 1 to 3: options and prerequisites checked, then packaged and synthesised; (name, out, synth result)."""
     options.validate()
     name = options.name or served_name(model)
     out = Path(out).resolve() if out else state.config_dir() / "deployments" / name  # recorded: absolute
-    missing = checker(options.package_format, options.region, options.profile, vpc_id=options.vpc_id,
+    missing = checker(package_format, options.region, options.profile, vpc_id=options.vpc_id,
                       subnet_ids=options.subnet_ids, kms_key=options.kms_key)
     if missing:
         raise DeployError("cannot deploy yet; missing:\n" + "\n".join(f"  - {item}" for item in missing), 2)
-    result = synthesise(model, options, out, log)
+    return name, out, synthesise(model, options, out, log)
+
+
+def refuse(reasons: list[str]) -> bool:
+    return False
+
+
+def deploy(model: str | Path, options: DeployOptions, out: str | Path | None = None, log=print,
+           runner=run_cdk, checker=check, reader=read_outputs, confirm=refuse,
+           template_reader=access.deployed_template) -> Outputs:
+    """All five steps, the prerequisites checked before anything is built; `runner`, `checker`, `reader` and
+    `template_reader` are the CDK CLI, the prerequisite check, the outputs reader and the deployed template's
+    reader (tests swap them). A change that lets more callers in goes ahead only if `confirm(reasons)` says so."""
+    name, out, result = _prepare(model, options, out, log, checker, options.package_format)
+    reasons = access.widened(template_reader(result.stack_name, options.region, options.profile), result.template)
+    if reasons and not confirm(reasons):
+        raise DeployError(f"not deployed: this change widens access to {result.stack_name} ({'; '.join(reasons)}); "
+                          "confirm it when asked, or pass --yes", 2)
     outputs_file = out / "outputs.json"
     outputs_file.unlink(missing_ok=True)
     log(f"deploying {result.stack_name} (this uploads the package and creates the stack; it takes a few minutes)")
@@ -234,6 +258,15 @@ def deploy(model: str | Path, options: DeployOptions, out: str | Path | None = N
                       "package_format": options.package_format, "template": str(result.template_path),
                       "deployed_at": datetime.now(UTC).isoformat(timespec="seconds")})
     return outputs
+
+
+def diff(model: str | Path, options: DeployOptions, out: str | Path | None = None, log=print,
+         runner=run_cdk, checker=check) -> Path:
+    """Steps 1 to 3, then `cdk diff` of the synthesised stack against the deployed one; nothing is changed.
+    No container builder is needed: nothing is built."""
+    _, _, result = _prepare(model, options, out, log, checker, "zip")
+    runner(diff_argv(["cdk"], result.outdir, result.stack_name, options.profile), log)
+    return result.template_path
 
 
 def destroy(name: str, log=print, runner=run_cdk) -> str:

@@ -41,7 +41,8 @@ def aws(moto_endpoint, tmp_path):
 
 
 def infer(env, cwd, *args, timeout_s=900) -> subprocess.CompletedProcess:
-    return subprocess.run([INFER, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout_s)
+    return subprocess.run([INFER, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout_s,
+                          stdin=subprocess.DEVNULL)  # not a terminal: nothing is asked
 
 
 def client(env, service: str):
@@ -113,6 +114,11 @@ def test_deploy_predict_destroy_rehearsal(aws, tmp_path):
     # The stack the CDK CLI made carries infer's tag: infer list --remote finds it and the record naming it.
     listed = json.loads(infer(aws, tmp_path, "list", "--remote", "--json", timeout_s=60).stdout)
     assert [(s["stack"], s["recorded_as"]) for s in listed["stacks"]] == [("infer-iris", "iris")]
+    # Making it public is a wider access than the deployed stack's: without a terminal or --yes it is refused.
+    public = ("deploy", "iris.onnx", "--format", "zip", "--region", REGION, "-o", "out2", "--public")
+    refused = infer(aws, tmp_path, *public)
+    assert refused.returncode == 2 and "widens access to infer-iris (the function URL becomes public" in refused.stderr
+    assert "Traceback" not in refused.stderr and "cdk: " not in refused.stdout  # the CDK CLI never ran
     # The record points at what CloudFormation created.
     function = client(aws, "lambda").get_function_configuration(FunctionName=record["function_name"])
     assert function["Handler"] == contract.HANDLER and function["Runtime"] == "python3.12"
