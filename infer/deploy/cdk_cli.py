@@ -5,6 +5,7 @@ that directory as it is (`--app DIR`), so no command string is ever handed to a 
 """
 
 import json
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,8 +48,23 @@ def parse_outputs(text: str, stack: str) -> Outputs:
                           "see the output above and the CloudFormation console") from None
 
 
+# jsii (the CDK libraries' Node.js bridge) prints a many-line banner on stderr for every Node.js major it
+# considers end-of-life or untested; infer's prerequisite check already asks for Node.js 20+, so these say
+# nothing the user can act on in the middle of a deploy. Each variable takes a comma-separated list of majors.
+NODE_WARNING_VARIABLES = ("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION")
+NODE_MAJORS = ",".join(str(major) for major in range(14, 41))
+
+
+def quiet_node_warnings(environ=os.environ) -> None:
+    """Silence jsii's Node.js version banners unless the user set the variables themselves."""
+    for name in NODE_WARNING_VARIABLES:
+        environ.setdefault(name, NODE_MAJORS)
+    environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
+
+
 def run_cdk(argv: list[str], log, env: dict[str, str] | None = None) -> None:
     """Run the CDK CLI, showing its progress line by line; a failure ends with its last lines."""
+    quiet_node_warnings()
     try:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     except OSError as exc:

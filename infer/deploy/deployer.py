@@ -32,7 +32,7 @@ from infer.runtime import contract
 from infer.runtime.manifest import served_name
 
 from . import DeployError, access, state
-from .cdk_cli import Outputs, deploy_argv, destroy_argv, diff_argv, read_outputs, run_cdk
+from .cdk_cli import Outputs, deploy_argv, destroy_argv, diff_argv, quiet_node_warnings, read_outputs, run_cdk
 from .prerequisites import check
 
 if TYPE_CHECKING:
@@ -148,6 +148,7 @@ def stack_name(name: str) -> str:
 
 def cdk_app():
     """The CDK app (`infer_cdk`, shipped with infer); its libraries come with the deploy extra."""
+    quiet_node_warnings()  # before jsii starts
     try:
         from infer_cdk import stack
     except ImportError as exc:

@@ -107,3 +107,15 @@ def test_values_aws_would_reject_are_refused_before_building():
                              (DeployOptions(environment={"_HANDLER": "x"}), "reserved by Lambda")]:
         with pytest.raises(DeployError, match=message):
             options.validate()
+
+
+def test_jsii_node_version_banners_are_silenced_unless_the_user_set_them():
+    from infer.deploy.cdk_cli import quiet_node_warnings
+
+    environ: dict[str, str] = {}
+    quiet_node_warnings(environ)
+    assert "20" in environ["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"].split(",")
+    assert "22" in environ["JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION"].split(",")
+    own = {"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "18"}
+    quiet_node_warnings(own)
+    assert own["JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION"] == "18"
