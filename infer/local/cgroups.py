@@ -16,6 +16,7 @@ why, and the pool runs without (`Pool.cpu_share_enforced` is False).
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -255,6 +256,15 @@ def detect(mounts_file: str = "/proc/self/mounts", cgroup_file: str = "/proc/sel
     elif not reasons:
         reasons.append("no cgroup hierarchy with the cpu and memory controllers is mounted")
     return None, "; ".join(reasons)
+
+
+@functools.cache
+def usable() -> bool:
+    """Whether this process can make control groups with CPU and memory control (found once)."""
+    hierarchy, _ = detect()
+    if hierarchy is not None:
+        hierarchy.close()
+    return hierarchy is not None
 
 
 def _try(layout: Layout, cpu_parent: Path, memory_parent: Path) -> tuple[Hierarchy | None, str]:

@@ -4,7 +4,9 @@
     with Emulator(fn) as emulator: ...
 
 The image's own entry point runs (the AWS base image's, or awslambdaric for other bases); the variables
-Lambda sets, including AWS_LAMBDA_RUNTIME_API on the host's loopback, are passed into the container.
+Lambda sets, including AWS_LAMBDA_RUNTIME_API on the host's loopback, are passed into the container. The
+container gets the CPU share and memory limit its memory size buys (podman's --cpu-quota and --memory), as
+the pool's process environments get them from cgroups.py, where this process can make control groups.
 """
 
 import itertools
@@ -18,6 +20,7 @@ from pathlib import Path
 from infer.podman import Podman
 from infer.runtime.contract import HANDLER
 
+from .cgroups import PERIOD_US, cpu_quota_us, usable
 from .function import FunctionConfig
 from .peer import process_tree
 
@@ -32,6 +35,13 @@ class ContainerFunction(FunctionConfig):
     image: str = ""
     podman: Podman = field(default_factory=Podman)
     instance: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    resource_limits: bool | None = None  # the CPU share and memory limit on the container; None: where cgroups work
+
+    def limit_options(self) -> list[str]:
+        """podman run's options for Lambda's resource model at this memory size (no swap, as on Lambda)."""
+        memory = f"{self.memory_mb}m"
+        return ["--cpu-period", str(PERIOD_US), "--cpu-quota", str(cpu_quota_us(self.memory_mb)),
+                "--memory", memory, "--memory-swap", memory]
 
     def __post_init__(self):
         if not self.task_root:
@@ -50,6 +60,8 @@ class ContainerFunction(FunctionConfig):
                                    labels={"infer.emulator": self.instance})
         at = run.index("run") + 1  # conmon, the container's parent, is not below the environment's process
         run[at:at] = ["--conmon-pidfile", self._conmon_pidfile(environment["AWS_LAMBDA_RUNTIME_API"])]
+        if self.resource_limits if self.resource_limits is not None else usable():
+            run[at:at] = self.limit_options()
         return [sys.executable, "-m", "infer.local.supervise", name, "--", *run]
 
     def runtime_processes(self, pid: int, runtime_api: str) -> list[int]:

@@ -121,3 +121,19 @@ def test_without_cgroups_the_pool_says_so_once(monkeypatch):
     assert Pool(function, log=lines.append, resources=None).cpu_share_enforced is False
     for pool in pools:
         pool.close()
+
+
+def test_a_container_environment_gets_the_same_share_through_podman():
+    from infer.local.container import ContainerFunction
+
+    function = ContainerFunction(name="f", image="localhost/f:latest", memory_mb=512, resource_limits=True)
+    try:
+        argv = function.command({"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9"})
+        run = argv[argv.index("run"):]
+        assert run[1:9] == ["--cpu-period", "100000", "--cpu-quota", str(cgroups.cpu_quota_us(512)),
+                            "--memory", "512m", "--memory-swap", "512m"]
+        without = ContainerFunction(name="f", image="localhost/f:latest", resource_limits=False)
+        assert "--cpu-quota" not in without.command({"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9"})
+        without.remove_staging()
+    finally:
+        function.remove_staging()
