@@ -319,7 +319,7 @@ def package(
 def deploy(
     ctx: typer.Context,
     model: Annotated[Path, typer.Argument(help="The .onnx model to deploy.")],
-    stage: Annotated[str | None, typer.Option(help="Take settings from [environments.STAGE] of infer.toml (or [tool.infer] in pyproject.toml); flags override them.")] = None,
+    stage: Annotated[str | None, typer.Option(help="Take settings from \\[environments.STAGE] of infer.toml (or \\[tool.infer] in pyproject.toml); flags override them.")] = None,
     name: Annotated[str | None, typer.Option(help="Function name for infer predict/destroy (default: the model's name).")] = None,
     region: Annotated[str | None, typer.Option(help="AWS region (default: AWS_REGION or your profile's).")] = None,
     profile: Annotated[str | None, typer.Option(help="AWS profile to deploy with.")] = None,
