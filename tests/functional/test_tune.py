@@ -112,3 +112,26 @@ def test_function_tune_restores_the_configuration_after_ctrl_c(api_server, tmp_p
     assert configuration["MemorySize"] == 2048 and configuration["Environment"]["Variables"] == {}
     with pytest.raises(client.exceptions.ResourceNotFoundException):
         client.get_function_configuration(FunctionName="iris", Qualifier="1")
+
+
+def test_a_function_that_is_not_infers_is_refused_untouched(monkeypatch, tmp_path):
+    from helpers import FUNCTIONS
+    from infer.bench import BenchError, tune_aws
+    from infer.local.function import FunctionConfig
+    from infer.local.lambda_api import LambdaApiServer
+    from infer.local.pool import Pool
+
+    for key, value in FAKE_CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    payload = tmp_path / "event.json"
+    payload.write_text("{}")
+    pool = Pool(FunctionConfig(name="other", handler="behaviours.handler", task_root=str(FUNCTIONS)), log=lambda line: None)
+    server = LambdaApiServer(pool, "http://127.0.0.1:9").start_background()
+    try:
+        with pytest.raises(BenchError, match="function other is not infer's") as refused:
+            tune_aws.tune("other", "512", payload, None, None, 1, 1, None, None, endpoint_url=server.url)
+        assert refused.value.code == 2
+        assert pool.function.memory_mb == 2048 and server.revision == 1, "nothing was changed"
+    finally:
+        server.stop()
+        pool.close()
