@@ -1,10 +1,11 @@
 """Lambda's prices: the one table `infer bench --function` and `infer tune` compute costs from.
 
 Source: https://aws.amazon.com/lambda/pricing/ (on-demand duration, first tier, and requests). The
-us-east-1 figures were entered in infer/bench/aws.py on 2026-11-26 and are not re-checked here. Other
-regions are listed only where the pricing page gives the same figures as us-east-1; a region that
-charges more (af-south-1, ap-east-1, ... at the time of writing) is refused rather than guessed: add its
-row from the pricing page. Later tiers (over 6 billion GB-seconds a month) are cheaper and not modelled.
+us-east-1 figures were entered in infer/bench/aws.py on 2026-11-26. The other regions listed are those
+that charged the same as us-east-1 when the table was written (from the pricing page as known then, not
+fetched from this machine, which has no internet access to it: check before relying on them); regions
+that charge more (af-south-1, ap-east-1, ...) are refused rather than guessed: add a row from the page.
+Later tiers (over 6 billion GB-seconds a month) are cheaper and not modelled.
 """
 
 from dataclasses import dataclass
