@@ -31,6 +31,9 @@ def decode(payload, model: Model) -> tuple[dict, str]:
             'request body must have exactly one of "instances" (row format) or "inputs" (columnar format); '
             f"got keys: {got}"
         )
+    if "signature_name" in payload and not isinstance(payload["signature_name"], str):
+        raise BadRequest("signature_name must be a string (TF Serving's signature name; infer ignores it); "
+                         f"got {type(payload['signature_name']).__name__}")
     if formats[0] == "instances":
         return _decode_rows(payload["instances"], model), "row"
     return _decode_columns(payload["inputs"], model), "columnar"

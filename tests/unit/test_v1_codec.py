@@ -87,6 +87,13 @@ def test_integers_are_cast_losslessly_to_float(iris):
     assert (status, body["predictions"][0]["label"]) == (200, 0)
 
 
+@pytest.mark.parametrize("value", [7, None, ["serving_default"], {"name": "x"}])
+def test_signature_name_that_is_not_a_string_is_a_400(iris, value):
+    """Schemathesis found a number accepted where the OpenAPI document says string."""
+    status, body = post("/predict", {"signature_name": value, "inputs": [IRIS_ROW]})
+    assert status == 400 and "signature_name must be a string" in body["error"], body
+
+
 def test_signature_name_is_accepted(iris):
     status, _ = post("/predict", {"signature_name": "serving_default", "instances": [IRIS_ROW]})
     assert status == 200
