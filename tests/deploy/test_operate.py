@@ -173,7 +173,7 @@ def test_package_and_synth_only_print_one_json_object(synthesised, monkeypatch, 
 
 
 def test_deploy_json_carries_what_a_ci_script_needs(monkeypatch, tmp_path):
-    def deploy(model, options, out, log):
+    def deploy(model, options, out, log, confirm):
         log("deploying (progress goes to stderr)")
         state.save("iris", {**RECORD, "template": "/x/infer-iris.template.json", "assembly": "/x"})
         return deployer.Outputs("https://abc.lambda-url.us-east-1.on.aws/", RECORD["function_name"], GROUP, "AWS_IAM")
