@@ -491,14 +491,20 @@ def list_deployments(
     remote: Annotated[bool, typer.Option("--remote", help="Also the CloudFormation stacks infer made in the region (tag infer:model).")] = False,
     region: Annotated[str | None, typer.Option(help="With --remote: the region to look in (default: AWS_REGION or your profile's).")] = None,
     profile: Annotated[str | None, typer.Option(help="With --remote: the AWS profile to look with.")] = None,
+    stage: Annotated[str | None, typer.Option(help="With --remote: the region and profile of this environment of the config file.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object: deployments (and stacks with --remote).")] = False,
 ):
     """List the deployments recorded on this machine (and, with --remote, infer's stacks in AWS)."""
-    from infer.deploy import DeployError, listing
+    import os
+
+    from infer.deploy import DeployError, config, listing
 
     rows = listing.local()
     try:
-        stacks = listing.remote(region, profile) if remote else None
+        stacks = None
+        if remote:  # flags, else INFER_REGION/INFER_PROFILE, else the config file, as for infer deploy
+            settings, _ = config.resolve(stage, Path.cwd(), os.environ)
+            stacks = listing.remote(region or settings.get("region"), profile or settings.get("profile"))
     except DeployError as exc:
         raise fail(str(exc), exc.code) from None
     if as_json:

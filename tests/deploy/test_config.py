@@ -98,3 +98,16 @@ def test_bad_files_are_refused_naming_the_file_the_key_and_what_is_allowed(seen,
 def test_a_stage_without_a_file_is_refused(seen):
     result = seen("--stage", "prod")
     assert result.exit_code == 2 and "--stage prod needs infer.toml" in result.stderr
+
+
+def test_list_remote_looks_where_the_stage_deploys(monkeypatch, tmp_path):
+    from infer.deploy import listing
+
+    looked = []
+    monkeypatch.setattr(listing, "remote", lambda region, profile: looked.append((region, profile)) or [])
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("INFER_REGION", raising=False)
+    (tmp_path / "infer.toml").write_text(INFER_TOML)
+    for args in (["--stage", "prod"], ["--stage", "prod", "--region", "ap-south-1"]):
+        assert CliRunner().invoke(app, ["list", "--remote", "--json", *args]).exit_code == 0
+    assert looked == [("eu-west-1", None), ("ap-south-1", None)]
