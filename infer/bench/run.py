@@ -31,6 +31,16 @@ def parse_choices(text: str, allowed: tuple[str, ...], option: str, noun: str) -
     return chosen
 
 
+def check_extras(baselines: bool, plot: Path | None) -> None:
+    """Before the first sample: the typical baseline needs FastAPI and Mangum, --plot needs matplotlib."""
+    import importlib.util
+
+    needed = (["fastapi", "mangum"] if baselines else []) + (["matplotlib"] if plot else [])
+    if missing := [name for name in needed if importlib.util.find_spec(name) is None]:
+        raise BenchError(f"{' and '.join(missing)} not installed: pip install 'infer[bench]'"
+                         + (" (or --no-baselines)" if baselines and "matplotlib" not in missing else ""), 2)
+
+
 def local(models: list[Path], cold: int, warm: int, strategies: str, formats: str, baselines: bool, memory_mb: int,
           json_out: Path | None, plot: Path | None, echo=print) -> None:
     """Measure models through the emulator; print the table, write the JSON and the plot if asked."""
@@ -45,6 +55,7 @@ def local(models: list[Path], cold: int, warm: int, strategies: str, formats: st
         raise BenchError("give one or more .onnx models, or --function NAME", 2)
     if missing := [m for m in models if not m.is_file()]:
         raise BenchError(f"model file not found: {missing[0]}", 2)
+    check_extras(baselines, plot)
     measured = []
     for model in models:
         sidecar = Path(contract.sidecar_path(str(model)))

@@ -6,6 +6,8 @@ import os
 import re
 import subprocess
 
+import pytest
+
 from helpers import INFER, MODELS, ROOT, ServeProcess
 
 REQUIRED = {"name", "kind", "default", "model", "model_bytes", "cold_ms", "warm_ms", "phases_ms"}
@@ -91,3 +93,16 @@ def test_sweep_script_in_reduced_form(tmp_path):
     sizes = sorted({r["model_bytes"] for r in results})
     assert len(sizes) == 2 and 8 < sizes[1] / sizes[0] < 12, f"both sizes were measured: {sizes}"
     assert (tmp_path / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_missing_bench_extra_is_refused_before_any_sample(monkeypatch):
+    """Without FastAPI and Mangum the typical baseline cannot run: say so before measuring anything."""
+    import importlib.util
+
+    from infer.bench import BenchError, run
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mangum" else real(name, *a))
+    with pytest.raises(BenchError, match=r"mangum not installed: pip install 'infer\[bench\]' \(or --no-baselines\)"):
+        run.local([MODELS / "iris.onnx"], 1, 0, "lazy", "onnx", True, 2048, None, None)
+    run.check_extras(baselines=False, plot=None)  # nothing needed
