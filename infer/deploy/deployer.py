@@ -106,6 +106,8 @@ class DeployOptions:
             contract.check_variables(self.environment)
         except ValueError as exc:
             checks.append((False, f"--env: {exc}"))
+        if problem := contract.environment_size_problem(self.environment):
+            checks.append((False, f"--env: {problem}"))
         checks += self._security_checks()
         for ok, message in checks:
             if not ok:
