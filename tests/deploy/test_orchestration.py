@@ -104,7 +104,8 @@ def test_destroy_and_predict_of_unknown_names(tmp_path):
 def test_values_aws_would_reject_are_refused_before_building():
     for options, message in [(DeployOptions(tags={"aws:team": "x"}), "aws:"),
                              (DeployOptions(environment={"AWS_REGION": "x"}), "reserved by Lambda"),
-                             (DeployOptions(environment={"_HANDLER": "x"}), "reserved by Lambda")]:
+                             (DeployOptions(environment={"_HANDLER": "x"}), "reserved by Lambda"),
+                             (DeployOptions(environment={"BIG": "x" * 5000}), "Lambda allows 4096 in all")]:
         with pytest.raises(DeployError, match=message):
             options.validate()
 
