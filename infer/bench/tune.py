@@ -221,4 +221,19 @@ def local(model: Path, memory: str, payload: Path | None, arch: str, region: str
     body = load_payload(payload) if payload is not None else None
     doc = summarise(measure(model, memories, body, cold, warm, progress), pricing)
     write_outputs(doc, json_out, plot, echo)
+    record(model, doc, echo)
     return doc
+
+
+def record(model: Path, doc: dict, echo) -> None:
+    """Keep the recommendation for `infer deploy MODEL --memory tuned`."""
+    import time
+
+    from infer.deploy import state
+    from infer.runtime.manifest import served_name
+
+    name = served_name(model)
+    state.save_tuning(name, {**doc, "model": str(model.resolve()),
+                             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    echo(f"recorded: infer deploy {model} --memory tuned (balanced: {doc['recommendation']['balanced']} MB; "
+         "or tuned:cheapest, tuned:fastest)")

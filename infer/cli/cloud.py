@@ -98,6 +98,28 @@ def package(
         raise fail(str(exc), 2) from None
 
 
+def _memory_mb(value, name: str, log) -> int:
+    """--memory: MB, or `tuned[:POLICY]`, which takes what `infer tune` recorded for the model and says so."""
+    from infer.deploy import state
+
+    if isinstance(value, int):
+        return value
+    if str(value).split(":")[0] != "tuned":
+        try:
+            return int(value)
+        except ValueError:
+            raise fail(f"--memory takes MB or tuned[:balanced|cheapest|fastest], not {value!r}", 2) from None
+    policy = str(value).partition(":")[2] or "balanced"
+    try:
+        memory_mb, record = state.tuned_memory(name, policy)
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
+    enforced = "" if record.get("cpu_share_enforced") else ", CPU share not enforced"
+    log(f"memory {memory_mb} MB: infer tune's {policy} choice for {name} ({record.get('arch')}, {record.get('region')}, "
+        f"measured {record.get('measured_at', '?')}{enforced})")
+    return memory_mb
+
+
 @app.command()
 def deploy(
     ctx: typer.Context,
@@ -106,7 +128,7 @@ def deploy(
     name: Annotated[str | None, typer.Option(help="Function name for infer predict/destroy (default: the model's name).")] = None,
     region: Annotated[str | None, typer.Option(help="AWS region (default: AWS_REGION or your profile's).")] = None,
     profile: Annotated[str | None, typer.Option(help="AWS profile to deploy with.")] = None,
-    memory: Annotated[int, typer.Option(help="Memory in MB (1769 MB = 1 vCPU).")] = 2048,
+    memory: Annotated[str, typer.Option(help="Memory in MB (1769 MB = 1 vCPU), or tuned (infer tune's balanced choice for this model; tuned:cheapest, tuned:fastest).")] = "2048",
     timeout: Annotated[int, typer.Option(help="Seconds a request may run.")] = 30,
     arch: Annotated[str, typer.Option(help="arm64 or x86_64.")] = contract.DEFAULT_ARCH,
     python: Annotated[str, typer.Option(help="Lambda Python version.")] = contract.DEFAULT_PYTHON,
@@ -151,6 +173,7 @@ def deploy(
      alarm_topic) = (settings[k] for k in DEPLOY_SETTINGS)
     if not model.is_file():
         raise fail(f"model file not found: {model}", 2)
+    memory_mb = _memory_mb(memory, name or served_name(model), _log(as_json))
     if synth_only and out is None:
         raise fail("--synth-only writes to a directory: give -o DIR", 2)
     if synth_only and diff:
@@ -160,7 +183,7 @@ def deploy(
     concurrency = {"reserved_concurrency": None} if no_reserved_concurrency else (
         {} if reserved_concurrency is None else {"reserved_concurrency": reserved_concurrency})
     options = DeployOptions(
-        name=name, region=region, profile=profile, memory_mb=memory, timeout_s=timeout, arch=arch, python=python,
+        name=name, region=region, profile=profile, memory_mb=memory_mb, timeout_s=timeout, arch=arch, python=python,
         package_format=format, public=public, provisioned_concurrency=provisioned_concurrency,
         ephemeral_storage_mb=ephemeral_storage, log_retention_days=log_retention, cors_origins=list(cors_origin or []),
         tags=_pairs(tag, "--tag"), environment=_pairs(env, "--env"), vpc_id=vpc_id, subnet_ids=list(subnet_id or []),

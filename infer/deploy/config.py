@@ -50,6 +50,13 @@ def _table(value) -> str | None:
     return None if ok else 'a table of strings, like { KEY = "value" }'
 
 
+def _memory(value) -> str | None:
+    if isinstance(value, str) and value.split(":")[0] == "tuned":
+        return None  # infer tune's recommendation, checked when it is looked up
+    problem = _whole(contract.MIN_MEMORY_MB, contract.MAX_MEMORY_MB)(value)
+    return problem and f'{problem}, or "tuned" (infer tune\'s recommendation)'
+
+
 def _concurrency(value) -> str | None:
     return None if value is False or _whole(1, 1000)(value) is None else "a whole number from 1 to 1000, or false (none)"
 
@@ -57,7 +64,7 @@ def _concurrency(value) -> str | None:
 # file key: (the `infer deploy` parameter it sets, the check naming what is allowed)
 KEYS: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "name": ("name", _text), "region": ("region", _text), "profile": ("profile", _text),
-    "memory": ("memory", _whole(contract.MIN_MEMORY_MB, contract.MAX_MEMORY_MB)),
+    "memory": ("memory", _memory),
     "timeout": ("timeout", _whole(contract.MIN_TIMEOUT_S, contract.MAX_TIMEOUT_S)),
     "arch": ("arch", _choice(*contract.ARCHITECTURES)), "python": ("python", _choice(*contract.PYTHON_VERSIONS)),
     "format": ("format", _choice("image", "zip")), "public": ("public", _flag),

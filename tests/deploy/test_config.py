@@ -111,3 +111,11 @@ def test_list_remote_looks_where_the_stage_deploys(monkeypatch, tmp_path):
     for args in (["--stage", "prod"], ["--stage", "prod", "--region", "ap-south-1"]):
         assert CliRunner().invoke(app, ["list", "--remote", "--json", *args]).exit_code == 0
     assert looked == [("eu-west-1", None), ("ap-south-1", None)]
+
+
+def test_memory_may_name_infer_tunes_choice():
+    from infer.deploy import config
+
+    check = config.KEYS["memory"][1]
+    assert check("tuned") is None and check("tuned:cheapest") is None and check(3008) is None
+    assert 'or "tuned"' in check(100) and 'or "tuned"' in check("fast")

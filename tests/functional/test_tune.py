@@ -17,15 +17,18 @@ from infer.local import cgroups
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "AKIDTEST", "AWS_SECRET_ACCESS_KEY": "test", "AWS_EC2_METADATA_DISABLED": "true"}
 
 
-def run_infer(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([INFER, *args], capture_output=True, text=True, cwd=ROOT, timeout=300,
-                          env={**os.environ, **FAKE_CREDENTIALS})
+def run_infer(*args, config_dir=None) -> subprocess.CompletedProcess:
+    env = {**os.environ, **FAKE_CREDENTIALS, "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+    if config_dir is not None:
+        env["INFER_CONFIG_DIR"] = str(config_dir)  # where infer tune records its choice (not the user's own)
+    return subprocess.run([INFER, *args], capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
 
 
 def test_local_tune_writes_table_json_and_plot(tmp_path):
     out, png = tmp_path / "tune.json", tmp_path / "tune.png"
     result = run_infer("tune", str(MODELS / "iris.onnx"), "--memory", "512,1769", "--cold", "1", "--warm", "5",
-                       "--arch", "x86_64", "--region", "eu-west-1", "--json", str(out), "--plot", str(png))
+                       "--arch", "x86_64", "--region", "eu-west-1", "--json", str(out), "--plot", str(png),
+                       config_dir=tmp_path / "config")
     assert result.returncode == 0, result.stderr
     assert "cheapest" in result.stdout and "1769 MB" in result.stdout
     doc = json.loads(out.read_text())
@@ -42,6 +45,27 @@ def test_local_tune_writes_table_json_and_plot(tmp_path):
             1e6 * r["billed_ms_mean"] / 1000 * r["memory_mb"] / 1024 * doc["price_per_gb_second"] + 0.2)
     assert set(doc["recommendation"]) == {"cheapest", "fastest", "balanced"}
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # infer deploy --memory tuned takes the recorded choice, and says which
+    for policy in ("tuned", "tuned:cheapest"):
+        deployed = run_infer("deploy", str(MODELS / "iris.onnx"), "--memory", policy, "--synth-only",
+                             "-o", str(tmp_path / policy.replace(":", "-")), config_dir=tmp_path / "config")
+        assert deployed.returncode == 0, deployed.stderr[-2000:]
+        chosen = doc["recommendation"]["cheapest" if policy.endswith("cheapest") else "balanced"]
+        assert f"memory {chosen} MB: infer tune's" in deployed.stdout
+        template = json.loads((tmp_path / policy.replace(":", "-") / "cdk.out" / "infer-iris.template.json").read_text())
+        [function] = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+        assert function["MemorySize"] == chosen
+
+
+def test_deploy_memory_tuned_without_a_tuning_says_what_to_run(tmp_path):
+    result = run_infer("deploy", str(MODELS / "iris.onnx"), "--memory", "tuned", "--synth-only", "-o", str(tmp_path / "o"),
+                       config_dir=tmp_path / "empty")
+    assert result.returncode == 2 and "no tuning recorded for 'iris': run infer tune MODEL" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "o").exists()
+    bad = run_infer("deploy", str(MODELS / "iris.onnx"), "--memory", "tuned:quickest", "--synth-only", "-o",
+                    str(tmp_path / "o"), config_dir=tmp_path / "empty")
+    assert bad.returncode == 2 and "one of balanced, cheapest, fastest" in bad.stderr
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path):
