@@ -81,7 +81,8 @@ def test_infer_variables_beat_the_file_and_flags_beat_them(seen, tmp_path):
 @pytest.mark.parametrize("text, message", [
     ("memry = 1024\n", "infer.toml: unknown key 'memry'; allowed: name, region"),
     ("[environments.prod]\nmemory = \"big\"\n",
-     "infer.toml: [environments.prod] memory must be a whole number from 128 to 10240, or \"tuned\" (infer tune's recommendation); got 'big'"),
+     "infer.toml: [environments.prod] memory must be a whole number from 128 to 10240, "
+     "or \"tuned\" (infer tune's recommendation); got 'big'"),
     ("arch = \"arm\"\n", "infer.toml: arch must be one of arm64, x86_64; got 'arm'"),
     ("public = \"yes\"\n", "infer.toml: public must be true or false; got 'yes'"),
     ("tags = [\"a\"]\n", "infer.toml: tags must be a table of strings"),
