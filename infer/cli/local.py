@@ -143,6 +143,10 @@ def tune(
     from infer.bench import tune as tuning
     from infer.runtime.contract import DEFAULT_ARCH
 
+    # Ctrl-C (and SIGTERM) must reach the restore of the function's configuration, also when started in the
+    # background, where SIGINT starts ignored and Python would never raise KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         if function:
             if model is not None:
