@@ -8,23 +8,13 @@ process), and WILLNEED hints per 8 MB chunk.
 """
 
 import os
-import subprocess
 import sys
 import time
+from pathlib import Path
+
+from infer.bench.cold import evict, resident_bytes
 
 BLOCK = 8 << 20
-
-
-def evict(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    os.close(fd)
-
-
-def resident_bytes(path: str) -> int:
-    out = subprocess.run(["fincore", "--bytes", "--noheadings", "--raw", "--output", "RES", path],
-                         capture_output=True, text=True, check=True)
-    return int(out.stdout)
 
 
 def buffered(path: str) -> None:
@@ -52,13 +42,14 @@ def willneed(path: str) -> None:
 
 def main(path: str) -> None:
     for read in [buffered, sendfile, willneed] * 3:
-        evict(path)
+        evict([Path(path)])
         wall, cpu = time.perf_counter(), time.process_time()
         read(path)
         wall_ms, cpu_ms = (time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000
         if read is willneed:
             time.sleep(0.3)  # the hints may still be reading
-        print(f"{read.__name__:9s} wall {wall_ms:7.1f} ms  cpu {cpu_ms:7.1f} ms  resident {resident_bytes(path) / 1e6:.0f} MB")
+        resident_mb = (resident_bytes([Path(path)]) or 0) / 1e6
+        print(f"{read.__name__:9s} wall {wall_ms:7.1f} ms  cpu {cpu_ms:7.1f} ms  resident {resident_mb:.0f} MB")
 
 
 if __name__ == "__main__":

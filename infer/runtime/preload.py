@@ -41,11 +41,10 @@ def read_files(paths) -> int:
     with open(os.devnull, "wb", buffering=0) as null:
         for path in paths:
             try:
-                f = open(path, "rb", buffering=0)
-            except OSError:
+                with open(path, "rb", buffering=0) as f:
+                    total += _send(f.fileno(), null.fileno())
+            except OSError:  # unreadable: loading reports it; a read-ahead never ends in a traceback
                 continue
-            with f:
-                total += _send(f.fileno(), null.fileno())
     return total
 
 

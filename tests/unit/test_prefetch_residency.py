@@ -10,6 +10,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from infer.bench.cold import evict, resident_bytes
 from infer.convert.optimize import to_ort
 from infer.staging import stage_runtime
 
@@ -36,21 +37,6 @@ def big_ort(tmp_path_factory):
     return to_ort(folder / "big.onnx", folder / "big.ort")
 
 
-def evict(path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
-
-
-def resident_bytes(path) -> int:
-    out = subprocess.run(["fincore", "--bytes", "--noheadings", "--raw", "--output", "RES", str(path)],
-                         capture_output=True, text=True, check=True)
-    return int(out.stdout.strip())
-
-
 def load_with(strategy: str, model, task_root) -> None:
     env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(task_root), "LAMBDA_TASK_ROOT": str(task_root),
            "INFER_LOAD_STRATEGY": strategy, "INFER_MODEL_PATH": str(model), "INFER_VERIFY_SHA256": "off",
@@ -63,14 +49,14 @@ def load_with(strategy: str, model, task_root) -> None:
 def test_the_whole_model_is_resident_once_loaded(strategy, big_ort, tmp_path):
     size = os.path.getsize(big_ort)
     assert size >= MODEL_BYTES
-    evict(big_ort)
-    assert resident_bytes(big_ort) < size // 4, "evicted"
+    evict([big_ort])
+    assert resident_bytes([big_ort]) < size // 4, "evicted"
     load_with(strategy, big_ort, stage_runtime(tmp_path))
-    assert resident_bytes(big_ort) >= size  # whole pages: the last one counts in full
+    assert resident_bytes([big_ort]) >= size  # whole pages: the last one counts in full
 
 
 def test_lazy_load_of_an_ort_model_reads_little(big_ort, tmp_path):
     """The contrast: a memory-mapped .ort session reads its weights only when an inference needs them."""
-    evict(big_ort)
+    evict([big_ort])
     load_with("lazy", big_ort, stage_runtime(tmp_path))
-    assert resident_bytes(big_ort) < os.path.getsize(big_ort) // 2
+    assert resident_bytes([big_ort]) < os.path.getsize(big_ort) // 2
