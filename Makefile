@@ -14,7 +14,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,conformance,deploy]'
+	$(PY) -m pip install --quiet -e '.[dev,conformance,deploy,sources]'
 	touch $@
 
 demo: install
