@@ -44,7 +44,7 @@ def load_payload(data: str | None = None, input_file: str | Path | None = None):
             except ValueError as exc:
                 raise ClientError(f"{path} is not valid JSON: {exc}") from None
         else:
-            raise ClientError(f"--input must be a .json or .npy file, not {path.name}")
+            raise ClientError(f"{path.name}: a request file must be .json or .npy")
     if isinstance(payload, list):
         payload = {"instances": payload}
     return payload

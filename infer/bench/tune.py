@@ -72,12 +72,14 @@ def request_path(body) -> str:
 
 
 def load_payload(path: Path) -> dict:
+    """`--payload FILE`: read as `infer predict --input` reads it (.json, or .npy as instances)."""
+    from infer.client import ClientError
+    from infer.client import load_payload as read
+
     try:
-        body = json.loads(path.read_text())
-    except OSError as exc:
-        raise BenchError(f"cannot read --payload {path}: {exc.strerror or exc}", 2) from None
-    except ValueError as exc:
-        raise BenchError(f"--payload {path} is not JSON: {exc}", 2) from None
+        body = read(input_file=path)
+    except ClientError as exc:
+        raise BenchError(f"--payload: {exc}", 2) from None
     request_path(body)
     return body
 

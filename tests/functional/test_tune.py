@@ -9,6 +9,7 @@ import subprocess
 import time
 
 import boto3
+import numpy as np
 import pytest
 
 from helpers import INFER, MODELS, ROOT, ServeProcess
@@ -71,6 +72,8 @@ def test_deploy_memory_tuned_without_a_tuning_says_what_to_run(tmp_path):
 def test_bad_input_is_one_line_and_exit_2(tmp_path):
     refused = tmp_path / "refused.json"
     refused.write_text(json.dumps({"instances": [[1.0, 2.0]]}))  # iris takes 4 features
+    text = tmp_path / "request.txt"
+    text.write_text("5.1,3.5,1.4,0.2")
     iris = str(MODELS / "iris.onnx")
     for args, message in [([iris, "--memory", "64"], "from 128 to 10240"),
                           ([iris, "--memory", "512,20000"], "from 128 to 10240"),
@@ -78,7 +81,10 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
                           ([iris, "--arch", "sparc"], "unknown architecture 'sparc'"),
                           (["missing.onnx", "--memory", "512"], "model file not found"),
                           ([iris, "--memory", "512", "--cold", "1", "--warm", "1", "--payload", str(refused)],
-                           "the model refused the payload (400)")]:
+                           "the model refused the payload (400)"),
+                          ([iris, "--memory", "512", "--payload", str(tmp_path / "absent.json")],
+                           "--payload: input file not found"),
+                          ([iris, "--memory", "512", "--payload", str(text)], "a request file must be .json or .npy")]:
         result = run_infer("tune", *args)
         assert result.returncode == 2, (args, result.stderr)
         assert message in result.stderr and "Traceback" not in result.stderr, (args, result.stderr)
@@ -162,3 +168,13 @@ def test_a_function_that_is_not_infers_is_refused_untouched(monkeypatch, tmp_pat
     finally:
         server.stop()
         pool.close()
+
+
+def test_payload_files_are_read_as_predict_reads_them(tmp_path):
+    from infer.bench.tune import V1_PATH, load_payload, request_path
+
+    rows = tmp_path / "rows.npy"
+    np.save(rows, np.array([[5.1, 3.5, 1.4, 0.2]], dtype=np.float32))
+    body = load_payload(rows)
+    assert body == {"instances": [[pytest.approx(5.1), pytest.approx(3.5), pytest.approx(1.4), pytest.approx(0.2)]]}
+    assert request_path(body) == V1_PATH
