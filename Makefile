@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 CHECKOV := .tools/checkov
+CHECKOV_VERSION := 3.3.30
 # Tools the container, synth and rehearsal tests run, as "command:Debian package".
 SYSTEM_TOOLS := podman:podman buildah:buildah mmdebstrap:mmdebstrap runc:runc newuidmap:uidmap \
 	fuse-overlayfs:fuse-overlayfs update-ca-certificates:ca-certificates node:nodejs npm:npm
@@ -36,15 +37,17 @@ system:
 
 # The CDK CLI, pinned in package-lock.json, in ./node_modules; checkov in a virtual environment of its own
 # (it pins versions of packaging and boto3 that the project's other tools cannot share).
-tools: system node_modules/.installed $(CHECKOV)/.installed
+tools: system node_modules/.installed $(CHECKOV)/.installed-$(CHECKOV_VERSION)
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-fund --no-audit --silent
 	touch $@
 
-$(CHECKOV)/.installed:
+# The stamp names the version: changing the pin reinstalls.
+$(CHECKOV)/.installed-$(CHECKOV_VERSION):
 	test -x $(CHECKOV)/bin/python || $(PYTHON) -m venv $(CHECKOV)
-	$(CHECKOV)/bin/python -m pip install --quiet 'checkov==3.3.30'
+	$(CHECKOV)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+	rm -f $(CHECKOV)/.installed*
 	touch $@
 
 # The lint and type gate (rules in pyproject.toml), then every test.
