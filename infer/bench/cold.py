@@ -38,7 +38,7 @@ BASELINES = Path(__file__).parent / "baselines"
 @dataclass
 class Variant:
     name: str
-    kind: str  # infer | floor | typical
+    kind: str  # infer | floor | typical | naive
     artifact: Path
     strategy: str = ""
     handler: str = ""  # a baseline's handler (module in baselines/)
@@ -106,9 +106,31 @@ def resident_bytes(paths) -> int | None:
     return sum(int(line) for line in out.stdout.split() if line.isdigit())
 
 
+BASELINE_KINDS = ("floor", "typical", "naive")
+
+# The model as one file, the way torch.onnx.export and skl2onnx write it (protobuf caps a file at 2 GB).
+SINGLE_FILE_MAX_BYTES = 2**31 - 2**20
+SINGLE_FILE = ("import onnx, sys\n"
+               "onnx.save_model(onnx.load(sys.argv[1], load_external_data=True), sys.argv[2])\n")
+
+
+def single_file(model: Path, work: Path) -> Path:
+    """The baselines' model: `model` itself, or, when its weights are in a sidecar, a one-file copy of it
+    (what users have who did not run `infer convert`). Written by a child: this process imports no onnx."""
+    sidecar = Path(contract.sidecar_path(str(model)))
+    if not sidecar.is_file() or model.stat().st_size + sidecar.stat().st_size > SINGLE_FILE_MAX_BYTES:
+        return model
+    out = work / "single-file" / model.name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run([sys.executable, "-c", SINGLE_FILE, str(model), str(out)], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError((done.stderr.strip().splitlines() or ["cannot write the model as one file"])[-1])
+    return out
+
+
 def stage_baselines(folder: Path) -> dict:
     roots = {}
-    for kind in ("floor", "typical"):
+    for kind in BASELINE_KINDS:
         root = folder / f"{kind}-task"
         root.mkdir(parents=True, exist_ok=True)
         shutil.copy(BASELINES / f"{kind}.py", root / f"{kind}.py")
@@ -183,15 +205,25 @@ def prepare(model: Path, work: Path) -> dict:
     return json.loads(out.stdout)
 
 
-def variants_for(model: Path, info: dict, strategies, formats, baselines: bool, default: tuple[str, str]) -> list[Variant]:
+def variants_for(model: Path, info: dict, strategies, formats, baselines: bool, default: tuple[str, str],
+                 users_model: Path | None = None) -> list[Variant]:
+    """infer's variants on its own artifacts (the model as `infer convert` wrote it, or its .ort); the floor
+    on the .ort; the typical and naive functions on the model as users have it (one file)."""
     artifacts = {"onnx": model, "ort": Path(info["ort"])}
+    users_model = users_model or model
     variants = [Variant(f"{s} .{f}", "infer", artifacts[f], strategy=s, default=(s, f) == default)
                 for f in formats for s in strategies]
     if baselines:
         variants.append(Variant("floor (10-line handler, .ort)", "floor", artifacts["ort"], handler="floor.handler"))
-        variants.append(Variant("typical (FastAPI + Mangum)", "typical", model, handler="typical.handler",
+        variants.append(Variant("typical (FastAPI + Mangum)", "typical", users_model, handler="typical.handler",
                                 packages=TYPICAL_PACKAGES))
+        variants.append(Variant("naive (AWS tutorial handler)", "naive", users_model, handler="naive.handler"))
     return variants
+
+
+def _files(artifact: Path) -> list[str]:
+    sidecar = Path(contract.sidecar_path(str(artifact)))
+    return [artifact.name] + ([sidecar.name] if sidecar.is_file() else [])
 
 
 def run(model: Path, cold: int = 5, warm: int = 100, strategies=contract.STRATEGIES,
@@ -204,7 +236,8 @@ def run(model: Path, cold: int = 5, warm: int = 100, strategies=contract.STRATEG
         info = prepare(model, work)
         body = (work / "request.json").read_bytes()
         task_roots = stage_baselines(work)
-        variants = variants_for(model, info, strategies, formats, baselines, default)
+        users_model = single_file(model, work) if baselines else model
+        variants = variants_for(model, info, strategies, formats, baselines, default, users_model)
         # Interleave the variants sample by sample, so that slow drifts of a shared machine hit all alike.
         for index in range(cold):
             for position, variant in enumerate(variants):
@@ -218,7 +251,7 @@ def run(model: Path, cold: int = 5, warm: int = 100, strategies=contract.STRATEG
             results.append({
                 "name": variant.name, "kind": variant.kind, "default": variant.default, "model": str(model),
                 "artifact": str(variant.artifact), "strategy": variant.strategy or None,
-                "model_bytes": info["model_bytes"],
+                "model_bytes": info["model_bytes"], "artifact_files": _files(variant.artifact),
                 "cold_ms": variant.samples["cold_ms"], "warm_ms": variant.samples["warm_ms"],
                 "phases_ms": {k: variant.samples[k] for k in ("init", "load", "first_inference")},
                 "model_load_ms": variant.samples["model_load"],

@@ -28,7 +28,8 @@ def test_local_bench_writes_table_json_and_plot(tmp_path):
     assert {"python", "cpus", "versions", "cold_samples"} <= set(document["config"])
     results = document["results"]
     kinds = {r["kind"] for r in results}
-    assert kinds == {"infer", "floor", "typical"}
+    assert kinds == {"infer", "floor", "typical", "naive"}
+    assert "naive (AWS tutorial handler)" in result.stdout, "the naive baseline is reported"
     assert sum(r["default"] for r in results) == 1, "exactly one variant is what `infer package` picks"
     for r in results:
         assert REQUIRED <= set(r), r["name"]
@@ -45,6 +46,37 @@ def test_local_bench_writes_table_json_and_plot(tmp_path):
     lazy = next(r for r in results if r["name"] == "lazy .onnx")
     assert all(load > 0 for load in lazy["phases_ms"]["load"]), "a lazy first request waits for the model"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_baselines_get_the_model_as_one_file_and_infer_its_own_artifacts(tmp_path):
+    """A model whose weights are in a sidecar (as `infer convert` writes large ones): infer's .onnx variants
+    load it as it is, the naive and typical functions a one-file copy (what torch.onnx.export and skl2onnx
+    write), the floor the .ort; the naive function runs and is reported."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = numpy_helper.from_array(np.random.default_rng(0).random((64, 8), dtype=np.float32), "w")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "split",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 64])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 8])], [weights])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "split.onnx"
+    onnx.save_model(model, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="split.onnx.data", size_threshold=0)
+    out = tmp_path / "bench.json"
+    result = run_infer("bench", str(path), "--cold", "1", "--warm", "2", "--strategies", "lazy", "--formats", "onnx",
+                       "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    by_kind = {r["kind"]: r for r in json.loads(out.read_text())["results"] if not r.get("informational")}
+    assert by_kind["infer"]["artifact_files"] == ["split.onnx", "split.onnx.data"]
+    assert by_kind["naive"]["artifact_files"] == by_kind["typical"]["artifact_files"] == ["split.onnx"]
+    assert by_kind["floor"]["artifact_files"] == ["split.ort"]
+    naive = by_kind["naive"]
+    assert len(naive["cold_ms"]) == 1 and len(naive["warm_ms"]) == 2
+    assert naive["phases_ms"]["first_inference"][0] > 0, "the naive function answered and logged its inference"
+    assert "naive (AWS tutorial handler)" in result.stdout
 
 
 def test_bench_refuses_bad_options():
