@@ -33,13 +33,13 @@ def predict(request: Request, name: str | None = None) -> Response:
     payload = request.json()
     model = current.get()
     feeds, fmt = v1.decode(payload, model)
-    outputs, inference_ms = _run(model, feeds)
+    outputs, inference_ms = run(model, feeds)
     first = next(iter(feeds.values()))
     batch_size = first.shape[0] if first.ndim else 1
     return Response(200, v1.encode(outputs, fmt, batch_size), inference_ms=inference_ms)
 
 
-def _run(model, feeds: dict, output_names: list[str] | None = None) -> tuple[dict, float]:
+def run(model, feeds: dict, output_names: list[str] | None = None) -> tuple[dict, float]:
     """The model's outputs and the milliseconds it took."""
     start = time.perf_counter()
     try:
@@ -60,7 +60,7 @@ def infer(request: Request, name: str, version: str | None = None) -> Response:
     current = _model_named(name, version)
     model = current.get()
     decoded = v2.decode(request, model)
-    results, inference_ms = _run(model, decoded.feeds, [n for n, _ in decoded.outputs])
+    results, inference_ms = run(model, decoded.feeds, [n for n, _ in decoded.outputs])
     body, headers = v2.encode(model, decoded, results)
     return Response(200, body, headers, inference_ms)
 

@@ -6,6 +6,7 @@ fact below has this one definition.
 """
 
 import os
+import re
 
 # The Lambda handler every route runs: the image's CMD, the zip function's Handler, the emulator's _HANDLER.
 HANDLER = "infer.runtime.handler.handler"
@@ -18,6 +19,7 @@ VERIFY_SHA256 = "INFER_VERIFY_SHA256"  # on|off: check the manifest's digests be
 THREADS = "INFER_THREADS"  # a positive integer: ONNX Runtime's intra-op threads
 GRAPH_OPTIMIZATION = "INFER_GRAPH_OPTIMIZATION"  # one of GRAPH_OPTIMIZATION_LEVELS, for .onnx files
 METRICS = "INFER_METRICS"  # on|off: the EMF line per request
+OUTPUT = "INFER_OUTPUT"  # where SQS and S3 results go: s3://bucket/prefix/ or an SQS queue URL (see output_target)
 
 DEFAULT_MODEL_PATH = "model/model.onnx"  # relative to LAMBDA_TASK_ROOT
 
@@ -52,6 +54,10 @@ MIN_TIMEOUT_S, MAX_TIMEOUT_S = 1, 900
 INIT_LIMIT_S = 10.0  # the init phase of an on-demand environment
 MIN_EPHEMERAL_STORAGE_MB, MAX_EPHEMERAL_STORAGE_MB = 512, 10240
 MAX_ENVIRONMENT_BYTES = 4 * 1024  # a function's variables, names and values, all together
+# An S3 object the runtime predicts on is read whole into memory, and a JSON request takes several times its
+# size while it is parsed (Python objects for every number): 64 MB stays within a 1 GB function. Checked from
+# the event's size (or HeadObject) before the object is read.
+MAX_OBJECT_BYTES = 64 * 1024 * 1024
 
 # Variables Lambda sets itself and refuses in a function's configuration.
 LAMBDA_RESERVED_VARIABLES = frozenset({"_HANDLER", "_X_AMZN_TRACE_ID", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR", "TZ"})
@@ -98,7 +104,56 @@ def setting_problem(name: str, value: str) -> str | None:
         return f"{name} must be one of {', '.join(allowed)}; got {value!r}"
     if name == THREADS and not (value.isdigit() and int(value) > 0):
         return f"{name} must be a positive whole number; got {value!r}"
+    if name == OUTPUT and value.strip():
+        try:
+            output_target(value)
+        except ValueError as exc:
+            return str(exc)
     return None
+
+
+_BUCKET = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
+_QUEUE_NAME = r"[A-Za-z0-9_-]{1,80}(\.fifo)?"
+_SQS_HOST = r"sqs\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?|([a-z0-9-]+)\.queue\.amazonaws\.com(\.cn)?"
+
+
+def output_target(value: str) -> tuple[str, str, str]:
+    """What INFER_OUTPUT names: ("s3", bucket, key prefix) or ("sqs", queue URL, region or "").
+
+    `s3://bucket/prefix/`: results are written as `<prefix><id>.json`; a prefix that does not end in "/"
+    gets one (it names a folder); `s3://bucket` alone writes at the bucket's top. An SQS queue URL:
+    `https://sqs.<region>.amazonaws.com/<account>/<queue>` (the region is read from it), or a local
+    endpoint's `http(s)://host:port/<account>/<queue>` (the region is AWS_REGION's). Raises ValueError
+    with a one-line reason otherwise."""
+    from urllib.parse import urlsplit
+
+    text = value.strip()
+    hint = f"{OUTPUT} must be s3://bucket/prefix/ or an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<queue>)"
+    if text.startswith("s3://"):
+        bucket, _, prefix = text[len("s3://"):].partition("/")
+        if not re.fullmatch(_BUCKET, bucket) or ".." in bucket:
+            raise ValueError(f"{hint}; {bucket!r} is not an S3 bucket name (3-63 lowercase letters, digits, dots, hyphens)")
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        if len(prefix.encode()) > 900:
+            raise ValueError(f"{hint}; the prefix is longer than 900 bytes (S3 keys take at most 1024)")
+        return "s3", bucket, prefix
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number)
+    except ValueError:
+        raise ValueError(f"{hint}; got {value[:80]!r}") from None
+    segments = parts.path.strip("/").split("/")
+    if parts.scheme not in ("https", "http") or not parts.hostname or len(segments) != 2 or parts.query \
+            or not segments[0] or not re.fullmatch(_QUEUE_NAME, segments[1]):
+        raise ValueError(f"{hint}; got {value[:80]!r}")
+    host = parts.hostname.lower()
+    if host.endswith(".amazonaws.com") or host.endswith(".amazonaws.com.cn"):
+        match = re.fullmatch(_SQS_HOST, host)
+        if parts.scheme != "https" or not match:
+            raise ValueError(f"{hint}; {host} is not an SQS endpoint")
+        return "sqs", text, match.group(1) or match.group(3)
+    return "sqs", text, ""
 
 
 def variable_problem(name: str, value: str, host_process: bool = False) -> str | None:

@@ -2,7 +2,8 @@
 
 Each event source is a small class with `matches(event)`; the first that matches parses the event
 (the Mangum pattern). Function URL events (payload format 2.0, also API Gateway HTTP APIs) carry an
-HTTP request; a direct invoke carries the prediction body itself.
+HTTP request; a direct invoke carries the prediction body itself; an event with "Records" (SQS, S3)
+is a batch, which `infer.runtime.sources` serves.
 """
 
 import base64
@@ -136,12 +137,23 @@ def json_type(value) -> str:
     return _JSON_TYPES.get(type(value), type(value).__name__)
 
 
+class RecordsEvent:
+    """An event source's batch of records: SQS messages, S3 notifications (or a source infer does not serve).
+
+    Served by `infer.runtime.sources`, imported only when such an event arrives. No prediction request
+    has a "Records" key, so none is taken for one."""
+
+    @staticmethod
+    def matches(event) -> bool:
+        return isinstance(event, dict) and isinstance(event.get("Records"), list)
+
+
 class DirectInvoke:
     """`aws lambda invoke --payload '{"instances": ...}'`: the event is the prediction request."""
 
     @staticmethod
     def matches(event) -> bool:
-        return not FunctionUrlEvent.matches(event)
+        return not FunctionUrlEvent.matches(event) and not RecordsEvent.matches(event)
 
     @staticmethod
     def parse(event) -> Request:
@@ -157,7 +169,7 @@ class DirectInvoke:
         return response.body
 
 
-EVENT_SOURCES = (FunctionUrlEvent, DirectInvoke)
+EVENT_SOURCES = (FunctionUrlEvent, RecordsEvent, DirectInvoke)
 
 
 def source_for(event):

@@ -4,6 +4,9 @@ Init (module import) runs in this order: `preload` asks the kernel to read the m
 and eager strategies), then numpy and onnxruntime import, then the model starts loading as
 INFER_LOAD_STRATEGY says: `lazy` on the first request that needs it, `prefetch` on a thread now (the
 first request waits for it), `eager` right here, inside init.
+
+One handler serves every source: function URL events and direct invokes here; SQS batches and S3
+ObjectCreated events in `sources` (imported, with boto3, only when one arrives).
 """
 
 # isort: off
@@ -18,6 +21,10 @@ begin(preload.strategy())
 def handler(event, context=None):
     source = events.source_for(event)
     cold_start = metrics.take_cold_start()
+    if source is events.RecordsEvent:  # SQS, S3: imported (with boto3) only when such an event arrives
+        from . import sources
+
+        return sources.handle(event, context, cold_start)
     current = holder()
     try:
         request = source.parse(event)
