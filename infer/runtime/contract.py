@@ -19,6 +19,7 @@ VERIFY_SHA256 = "INFER_VERIFY_SHA256"  # on|off: check the manifest's digests be
 THREADS = "INFER_THREADS"  # a positive integer: ONNX Runtime's intra-op threads
 GRAPH_OPTIMIZATION = "INFER_GRAPH_OPTIMIZATION"  # one of GRAPH_OPTIMIZATION_LEVELS, for .onnx files
 METRICS = "INFER_METRICS"  # on|off: the EMF line per request
+PREPACK = "INFER_PREPACK"  # one of PREPACK_MODES: when an .ort model gets its prepacked (fast warm) session
 OUTPUT = "INFER_OUTPUT"  # where SQS and S3 results go: s3://bucket/prefix/ or an SQS queue URL (see output_target)
 
 DEFAULT_MODEL_PATH = "model/model.onnx"  # relative to LAMBDA_TASK_ROOT
@@ -29,6 +30,11 @@ DEFAULT_STRATEGY = "lazy"
 # What is loaded: the ONNX file, or ONNX Runtime's own format opened memory-mapped.
 ARTIFACTS = ("onnx", "ort")
 GRAPH_OPTIMIZATION_LEVELS = ("disabled", "basic", "extended", "all")
+# An .ort model opens memory-mapped without weight prepacking (fast cold start, slower warm MatMuls); its prepacked
+# session is built on a low-priority thread after the first inference and swapped in (background), during the load
+# itself (init: slower first load, full warm speed at once), or never (off). Ignored for .onnx files.
+PREPACK_MODES = ("background", "init", "off")
+DEFAULT_PREPACK = "background"
 SWITCH_OFF = ("off", "0", "false")
 SWITCH_ON = ("on", "1", "true")
 
@@ -99,6 +105,7 @@ def setting_problem(name: str, value: str) -> str | None:
         GRAPH_OPTIMIZATION: GRAPH_OPTIMIZATION_LEVELS,
         VERIFY_SHA256: SWITCH_ON + SWITCH_OFF,
         METRICS: SWITCH_ON + SWITCH_OFF,
+        PREPACK: PREPACK_MODES,
     }.get(name)
     if allowed is not None and value.strip().lower() not in allowed:
         return f"{name} must be one of {', '.join(allowed)}; got {value!r}"

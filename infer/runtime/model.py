@@ -14,28 +14,51 @@ import time
 
 import onnxruntime as ort
 
-from . import contract, preload
+from . import contract, preload, snapstart, two_phase
 from . import manifest as manifests
 from .errors import ModelUnavailable
 from .types import TensorSpec
 
 
 class Model:
-    """A loaded session with its signature."""
+    """A loaded session with its signature; an .ort model's session may be swapped for its prepacked one."""
 
-    def __init__(self, name: str, path: str, session, labels=None, load_ms: float = 0.0):
+    def __init__(self, name: str, path: str, session, labels=None, load_ms: float = 0.0, prepack=None):
         self.name = name
         self.path = path
         self.session = session
         self.labels = labels
         self.load_ms = load_ms
+        self.loaded_at = time.perf_counter()
         self.inputs = [TensorSpec(i.name, i.type, i.shape) for i in session.get_inputs()]
         self.outputs = [TensorSpec(o.name, o.type, o.shape) for o in session.get_outputs()]
         self.output_names = [o.name for o in self.outputs]
+        self.runs = 0
+        self.prepacked = False  # serving from the prepacked session built after the load (two_phase)
+        self.prepack_thread: threading.Thread | None = None
+        self._prepack = prepack  # builds the prepacked session; None once taken (or for none)
+        self._prepack_lock = threading.Lock()
 
     def run(self, feeds: dict, output_names: list[str] | None = None) -> dict:
+        session = self.session  # read once: a request in flight finishes on the session it started with
         names = output_names or self.output_names
-        return dict(zip(names, self.session.run(names, feeds)))
+        outputs = dict(zip(names, session.run(names, feeds)))
+        self.runs += 1
+        if self._prepack is not None:  # the first inference is done: build the prepacked session behind it
+            two_phase.begin_background(self)
+        return outputs
+
+    def take_prepack(self):
+        """The prepacked session's builder, to one caller only (None afterwards, or if there is none)."""
+        with self._prepack_lock:
+            build, self._prepack = self._prepack, None
+        return build
+
+    def swap(self, session) -> int:
+        """Serve from `session` from the next run on (one attribute store); returns the runs served before."""
+        self.session = session
+        self.prepacked = True
+        return self.runs
 
 
 def available_cpus(cgroup_cpu_max: str = "/sys/fs/cgroup/cpu.max") -> int:
@@ -67,13 +90,14 @@ GRAPH_OPTIMIZATION = dict(zip(contract.GRAPH_OPTIMIZATION_LEVELS, (
 )))
 
 
-def session_options(path: str = ""):
+def session_options(path: str = "", prepack: bool = False):
     """Thread counts for the CPUs we may use; for an .ort file, memory-mapped weights and no load-time work.
 
     An .ort model is opened in place: its weights are used straight from the mapped file, no graph
     optimisation or weight prepacking runs at load (session creation drops from hundreds of ms to a
-    few), and warm MatMul-heavy inference can be slower. INFER_GRAPH_OPTIMIZATION (disabled, basic,
-    extended, all) sets the level for .onnx files; a model optimised ahead of time needs less.
+    few), and warm MatMul-heavy inference can be slower; with `prepack` the weights are prepacked at
+    load (the two-phase session's second phase: eager-.onnx warm speed). INFER_GRAPH_OPTIMIZATION
+    (disabled, basic, extended, all) sets the level for .onnx files; a model optimised ahead of time needs less.
     """
     options = ort.SessionOptions()
     options.intra_op_num_threads = thread_count()
@@ -82,9 +106,10 @@ def session_options(path: str = ""):
     options.log_severity_level = 3
     if path.endswith(".ort"):
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        for key in ("session.use_memory_mapped_ort_model", "session.use_ort_model_bytes_for_initializers",
-                    "session.disable_prepacking"):
+        for key in ("session.use_memory_mapped_ort_model", "session.use_ort_model_bytes_for_initializers"):
             options.add_session_config_entry(key, "1")
+        if not prepack:
+            options.add_session_config_entry("session.disable_prepacking", "1")
         options.add_session_config_entry("session.load_model_format", "ORT")
         return options
     level = os.environ.get(contract.GRAPH_OPTIMIZATION, "all")
@@ -169,12 +194,24 @@ class ModelHolder:
             except manifests.ManifestError as exc:
                 raise self._unavailable(str(exc)) from None
         try:
-            session = ort.InferenceSession(self.path, session_options(self.path), providers=["CPUExecutionProvider"])
+            prepack = two_phase.mode(self.path)
+        except ValueError as exc:
+            raise self._unavailable(str(exc)) from None
+        try:
+            session = ort.InferenceSession(self.path, session_options(self.path, prepack == "init"),
+                                           providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise self._unavailable(f"cannot load model {self.path}: {first_line}") from None
         load_ms = (time.perf_counter() - start) * 1000.0
-        return Model(self.name, self.path, session, self.manifest.get("labels"), load_ms)
+        model = Model(self.name, self.path, session, self.manifest.get("labels"), load_ms,
+                      self._prepacked_session if prepack == "background" else None)
+        model.prepacked = prepack == "init"
+        return model
+
+    def _prepacked_session(self):
+        """The second phase of an .ort model: the same file, weights prepacked (two_phase builds it)."""
+        return ort.InferenceSession(self.path, session_options(self.path, prepack=True), providers=["CPUExecutionProvider"])
 
     def _unavailable(self, reason: str) -> ModelUnavailable:
         """The 503 for a model that cannot be loaded: the log gets `reason` whole, a caller (anyone who can
@@ -201,8 +238,11 @@ def holder() -> ModelHolder:
 
 
 def begin(strategy: str) -> None:
-    """Start loading as the strategy says: eager loads now (during init), prefetch on a thread, lazy not at all."""
-    if strategy == "eager":
+    """Start loading as the strategy says: eager loads now (during init), prefetch on a thread, lazy not at all.
+    Before a SnapStart snapshot, whatever the strategy: loaded, prepacked and run once now (snapstart.prepare)."""
+    if snapstart.active():
+        snapstart.prepare(holder())
+    elif strategy == "eager":
         holder().get()
         holder().take_wait_ms()
     elif strategy == "prefetch":
