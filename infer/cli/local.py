@@ -22,25 +22,40 @@ def serve(
     name: Annotated[str | None, typer.Option(help="Model name in URLs (default: the manifest's name or the file's stem).")] = None,
     auth: Annotated[str, typer.Option(help="none, or iam: accept only requests signed with SigV4 by the AWS credentials this command finds (403 otherwise).")] = "none",
     lambda_api_port: Annotated[int | None, typer.Option(help="Also serve the emulated Lambda API (Invoke, Get/UpdateFunctionConfiguration) on this port, on 127.0.0.1 only, for boto3 and `infer bench --function`; 0 picks a free one. Off by default: it can change the function's environment.")] = None,
+    queue: Annotated[str | None, typer.Option(metavar="NAME", help="Also run the function on SQS batches from this queue, created in the local AWS API with a dead-letter queue NAME-dlq, and polled as Lambda's event source mapping polls (ReportBatchItemFailures).")] = None,
+    bucket: Annotated[str | None, typer.Option(help="Also run the function on each object created in this bucket (under --prefix), asynchronously with Lambda's retries; the bucket is created in the local AWS API.")] = None,
+    prefix: Annotated[str, typer.Option(help="With --bucket: only objects under this key prefix trigger the function.")] = "",
+    output: Annotated[str | None, typer.Option(help="With --queue/--bucket: where results go (INFER_OUTPUT), s3://bucket/prefix/ or a queue URL; default s3://infer-results/MODEL/. Never inside the input prefix.")] = None,
+    endpoint_url: Annotated[str | None, typer.Option(help="With --queue/--bucket: an AWS-compatible API that already runs (default: infer starts moto's server on 127.0.0.1 and stops it on exit).")] = None,
+    batch_size: Annotated[int, typer.Option(help="With --queue: most messages per batch (1-10000).")] = 10,
+    batching_window: Annotated[float, typer.Option(help="With --queue: seconds to keep gathering a batch after its first message (0: what one receive returns).")] = 0.0,
+    max_receives: Annotated[int, typer.Option(help="With --queue: receives before the queue moves a message to its dead-letter queue (the redrive policy's maxReceiveCount).")] = 3,
+    visibility_timeout: Annotated[int | None, typer.Option(help="With --queue: seconds a received message stays hidden before it reappears (default: 6 x --timeout, as infer deploy sets it; shorten it to see retries sooner).")] = None,
+    retry_delay: Annotated[float, typer.Option(help="With --bucket: seconds before a failed object's first retry; the second waits twice as long (Lambda waits about 1 and 2 minutes).")] = 1.0,
+    max_concurrency: Annotated[int | None, typer.Option(help="With --queue/--bucket: most batches or objects invoked at once (default: 2, or --concurrency if lower).")] = None,
 ):
-    """Run the function locally behind a function URL emulator, each environment a real awslambdaric process."""
+    """Run the function locally behind a function URL emulator, each environment a real awslambdaric process;
+    with --queue or --bucket, also on SQS batches and new S3 objects from a local AWS API."""
     from infer.local import serve as serving
+    from infer.local.sources import SourceOptions
 
-    options = serving.ServeOptions(host, port, concurrency, timeout, memory, name, auth, lambda_api_port)
+    sources = SourceOptions(queue, bucket, prefix, output, endpoint_url, batch_size, batching_window, max_receives,
+                            visibility_timeout, retry_delay, max_concurrency)
+    options = serving.ServeOptions(host, port, concurrency, timeout, memory, name, auth, lambda_api_port, sources)
     try:
-        emulator = serving.start(model, options)
+        served = serving.start(model, options)
     except serving.ServeError as exc:
         raise fail(str(exc), exc.code) from None
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, _interrupt)  # also when started in the background, where SIGINT starts ignored
-    typer.echo(serving.banner(model, emulator, options))
+    typer.echo(serving.banner(model, served, options))
     sys.stdout.flush()
     try:
-        emulator.serve_forever()
+        served.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
-        emulator.stop()
+        served.stop()
         typer.echo("stopped", err=True)
 
 

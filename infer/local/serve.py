@@ -1,14 +1,16 @@
-"""`infer serve`: the options checked, the emulator started for one model file, and what the user is told."""
+"""`infer serve`: the options checked, the emulator started for one model file (with its queue and bucket
+sources when asked), and what the user is told."""
 
 import errno
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from infer.runtime import contract
+from infer.runtime import contract, manifest
 
 from .cgroups import vcpus
 from .emulator import Emulator
 from .function import default_region, model_function
+from .sources import EventSources, SourceError, SourceOptions
 
 
 class ServeError(Exception):
@@ -29,6 +31,7 @@ class ServeOptions:
     name: str | None = None
     auth: str = "none"  # none | iam
     lambda_api_port: int | None = None
+    sources: SourceOptions = field(default_factory=SourceOptions)
 
     def validate(self) -> None:
         checks = [
@@ -43,6 +46,10 @@ class ServeOptions:
         for ok, message in checks:
             if not ok:
                 raise ServeError(message)
+        try:
+            self.sources.validate(self.concurrency)
+        except SourceError as exc:
+            raise ServeError(str(exc), exc.code) from None
 
 
 def authorizer(auth: str):
@@ -60,27 +67,79 @@ def authorizer(auth: str):
     return SigV4Verifier(credentials, default_region())
 
 
-def start(model: Path, options: ServeOptions) -> Emulator:
-    """The emulator for `model`, listening (not yet serving); nothing is left staged when it cannot start."""
+class Served:
+    """The emulator and, with --queue or --bucket, the event sources feeding it; stopped in reverse order."""
+
+    def __init__(self, emulator: Emulator, sources: EventSources | None = None):
+        self.emulator = emulator
+        self.sources = sources
+
+    def serve_forever(self) -> None:
+        if self.sources is not None:
+            pool = self.emulator.pool
+            self.sources.start(pool.invoke, pool.log)
+        self.emulator.serve_forever()
+
+    def stop(self) -> None:
+        if self.sources is not None:
+            self.sources.stop_pollers()  # first: a batch being invoked may finish and delete what succeeded
+        self.emulator.stop()
+        if self.sources is not None:
+            self.sources.close()
+
+
+def start(model: Path, options: ServeOptions) -> Served:
+    """The emulator for `model`, listening (not yet serving), and its event sources set up (not yet polling);
+    nothing is left staged or running when it cannot start."""
     if not model.is_file():
         raise ServeError(f"model file not found: {model}")
     options.validate()
     check = authorizer(options.auth)
     function = model_function(model, name=options.name, memory_mb=options.memory_mb, timeout_s=options.timeout_s)
+    sources = None
+    if options.sources.wanted:
+        from .sources import set_up
+
+        try:
+            sources = set_up(options.sources, function.name, function.arn, function.region, options.timeout_s,
+                             options.concurrency)
+        except SourceError as exc:
+            function.remove_staging()
+            raise ServeError(str(exc), exc.code) from None
+        function.environment.update(sources.function_environment())
     try:
-        return Emulator(function, concurrency=options.concurrency, host=options.host, port=options.port,
-                        authorizer=check, lambda_api_port=options.lambda_api_port)
+        emulator = Emulator(function, concurrency=options.concurrency, host=options.host, port=options.port,
+                            authorizer=check, lambda_api_port=options.lambda_api_port)
     except (OSError, OverflowError) as exc:
         function.remove_staging()
+        if sources is not None:
+            sources.close()
         where = f"{options.host}:{options.port}"
         if getattr(exc, "errno", None) == errno.EADDRINUSE:
             raise ServeError(f"port {options.port} on {options.host} is already in use; "
                              "pass --port N (0 picks a free port)", 1) from None
         raise ServeError(f"cannot listen on {where}: {getattr(exc, 'strerror', None) or exc}", 1) from None
+    return Served(emulator, sources)
 
 
-def banner(model: Path, emulator: Emulator, options: ServeOptions) -> str:
+def example_request(model: Path) -> dict:
+    """A V1 request of one row of zeros, shaped as the model's manifest says (placeholders without one)."""
+    try:
+        inputs = manifest.read(str(model)).get("inputs") or []
+        shape = inputs[0]["shape"][1:] if len(inputs) == 1 else None
+    except (manifest.ManifestError, OSError, ValueError, KeyError, IndexError, TypeError):
+        shape = None
+    if not shape or not all(isinstance(n, int) and 0 < n <= 64 for n in shape):
+        return {"instances": [["..."]]}
+    row: object = 0.0
+    for size in reversed(shape):
+        row = [row] * size
+    return {"instances": [row]}
+
+
+def banner(model: Path, served: Served, options: ServeOptions) -> str:
     """What `infer serve` prints once it listens: where, with what limits, and how to try it."""
+    emulator = served.emulator
     name, url, iam = emulator.function.name, emulator.url, options.auth == "iam"
     share = f"{vcpus(options.memory_mb):.2f} vCPU each" if emulator.pool.cpu_share_enforced \
         else "CPU share not enforced"
@@ -96,4 +155,6 @@ def banner(model: Path, emulator: Emulator, options: ServeOptions) -> str:
     lines += [f"  try: curl -s {url}/v2/models/{name}",
               f"       infer predict {url}/v1/models/{name}:predict" + (" --auth iam" if iam else "")
               + " --data '{\"instances\": [[...]]}'"]
+    if served.sources is not None:
+        lines[-2:-2] = served.sources.banner_lines(example_request(model))
     return "\n".join(lines)
