@@ -51,3 +51,28 @@ def test_relative_imports_are_resolved(tmp_path):
     probe.write_text("from ..deploy import state\nfrom . import pool\nfrom .function import x\nimport infer.runtime\n")
     assert imported_modules(probe, "infer.local.probe") == {"infer.deploy", "infer.local", "infer.local.function",
                                                             "infer.runtime"}
+
+
+# The runtime's one exception to "stdlib, numpy and onnxruntime": boto3 (with botocore), for SQS and S3
+# events, imported inside a function of this module only, so that a function URL cold start never pays for it.
+LAZY_AWS_MODULE = "infer/runtime/output.py"
+
+
+def test_boto3_only_lazily_and_only_in_the_output_module():
+    found = []
+    for path in sorted((ROOT / "infer/runtime").rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        in_functions = {inner for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                        for inner in ast.walk(node)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                if name.split(".")[0] in ("boto3", "botocore"):
+                    found.append((path.relative_to(ROOT).as_posix(), name, node in in_functions))
+    assert found, "the output module imports boto3"
+    assert all(where == LAZY_AWS_MODULE and lazy for where, _, lazy in found), found
