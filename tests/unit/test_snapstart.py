@@ -8,13 +8,12 @@ import pytest
 import snapshot_restore_py
 from awslambdaric import lambda_runtime_hooks_runner
 from onnx import TensorProto, helper
+from test_two_phase import mlp_ort  # noqa: F401  (the fixture)
 
 from infer.runtime import metrics, snapstart
 from infer.runtime import model as runtime_model
 from infer.runtime.types import TensorSpec
 from infer.runtime.warmup import sample_feeds
-
-from test_two_phase import mlp_ort  # noqa: F401  (the fixture)
 
 
 @pytest.fixture
