@@ -27,6 +27,7 @@ from pathlib import Path
 from infer.bench.warm import time_requests
 from infer.local.emulator import Emulator
 from infer.local.function import FunctionConfig, model_function
+from infer.package import imports
 from infer.runtime import contract
 
 RUNTIME_PACKAGES = ("numpy", "numpy.libs", "onnxruntime", "awslambdaric")
@@ -44,14 +45,18 @@ class Variant:
     handler: str = ""  # a baseline's handler (module in baselines/)
     packages: tuple = RUNTIME_PACKAGES
     default: bool = False
+    import_files: bool = True  # infer's runtime: stage the list of files its imports read, as `infer package` does
     samples: dict = field(default_factory=lambda: {"cold_ms": [], "warm_ms": [], "init": [], "load": [],
                                                    "first_inference": [], "model_load": [],
                                                    "model_resident_after_evict_bytes": []})
 
     def function(self, task_roots: dict, memory_mb: int) -> FunctionConfig:
         if self.kind == "infer":
-            return model_function(self.artifact, name="model", memory_mb=memory_mb,
-                                  environment={contract.LOAD_STRATEGY: self.strategy})
+            config = model_function(self.artifact, name="model", memory_mb=memory_mb,
+                                    environment={contract.LOAD_STRATEGY: self.strategy})
+            if self.import_files:
+                imports.write(Path(config.task_root) / "infer" / "runtime")
+            return config
         return FunctionConfig(name="model", handler=self.handler, task_root=task_roots[self.kind], memory_mb=memory_mb,
                               environment={contract.MODEL_PATH: str(self.artifact)})
 
@@ -162,10 +167,11 @@ def wait_for_line(lines: list[str], timeout_s: float = 10.0) -> dict:
 
 def cold_sample(variant: Variant, body: bytes, task_roots: dict, memory_mb: int, warm: int) -> None:
     files = [variant.artifact, Path(contract.sidecar_path(str(variant.artifact)))]
-    evict(files + [package_dir(p) for p in variant.packages] + [Path(task_roots.get(variant.kind, "/nonexistent"))])
+    function = variant.function(task_roots, memory_mb)  # staged first, so that its task root is evicted too
+    evict(files + [package_dir(p) for p in variant.packages] + [Path(function.task_root)])
     variant.samples["model_resident_after_evict_bytes"].append(resident_bytes(files))
     lines: list[str] = []
-    with Emulator(variant.function(task_roots, memory_mb), concurrency=1, log=lines.append) as emu:
+    with Emulator(function, concurrency=1, log=lines.append) as emu:
         path = "/v1/models/model:predict"
         cold_ms = time_requests(emu.url, path, json.loads(body), count=1)[0]
         report = emu.reports[0]

@@ -1,0 +1,73 @@
+"""The files the runtime's imports read, in the order they read them: recorded once by importing numpy and
+onnxruntime in a child interpreter, written beside the staged runtime as `import_files.txt`, and read ahead
+at process start by `infer.runtime.preload` (a cold import of the two reads ~75 MB from ~100 files: three
+large shared libraries and many small .pyc files that would otherwise be read one at a time).
+
+Paths are relative to the directory that holds the package (site-packages, or the image's dependencies
+directory), so the list holds wherever the same wheels are installed. Files a target does not have
+(another Python or architecture) are skipped at run time.
+"""
+
+import json
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+FILE_NAME = "import_files.txt"  # infer.runtime.preload.IMPORT_FILES reads it; a unit test keeps them equal
+PACKAGES = ("numpy", "numpy.libs", "onnxruntime")
+
+# Run in a child: an audit hook sees every file Python opens (.py, .pyc); the shared libraries dlopen maps
+# are found in /proc/self/maps, checked at every import and open event so that they land in order.
+RECORDER = """
+import json, sys
+order, seen, busy = [], set(), [False]
+def note(path):
+    if path not in seen:
+        seen.add(path)
+        order.append(path)
+def maps():
+    with open("/proc/self/maps") as f:
+        for line in f:
+            fields = line.split(None, 5)
+            if len(fields) == 6 and fields[5].startswith("/"):
+                note(fields[5].strip())
+def hook(event, args):
+    if busy[0] or event not in ("open", "import"):
+        return
+    busy[0] = True
+    try:
+        maps()
+        if event == "open" and isinstance(args[0], str):
+            note(args[0])
+    finally:
+        busy[0] = False
+sys.addaudithook(hook)
+import numpy, onnxruntime
+maps()
+print(json.dumps(order))
+"""
+
+
+@cache
+def record(python: str = sys.executable) -> tuple[str, ...]:
+    """The package files (relative to their package's parent directory) a cold `import numpy, onnxruntime`
+    reads with this interpreter, in order; empty where it cannot be recorded (no /proc)."""
+    out = subprocess.run([python, "-I", "-c", RECORDER], capture_output=True, text=True)
+    if out.returncode != 0:
+        return ()
+    relative = []
+    for path in json.loads(out.stdout):
+        parts = Path(path).resolve().parts
+        for index, part in enumerate(parts[:-1]):
+            if part in PACKAGES and Path(*parts[:index + 1]).is_dir():
+                relative.append(str(Path(*parts[index:])))
+                break
+    return tuple(dict.fromkeys(relative))
+
+
+def write(runtime_dir: str | Path, files: tuple[str, ...] | None = None) -> Path:
+    """Write the list into a staged runtime's directory (infer/runtime/ of a task root)."""
+    target = Path(runtime_dir) / FILE_NAME
+    target.write_text("".join(f"{f}\n" for f in (record() if files is None else files)))
+    return target

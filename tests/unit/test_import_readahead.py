@@ -1,0 +1,59 @@
+"""The list of files the runtime's imports read (`infer.package.imports`) and the runtime reading it ahead
+(`infer.runtime.preload`): recorded in import order, resolved on the runtime's sys.path, and brought into
+the page cache before numpy is imported (checked with `fincore`, not timed)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from infer.bench.cold import evict, package_dir, resident_bytes
+from infer.package import imports
+from infer.staging import stage_runtime
+
+
+def test_the_list_holds_the_imports_files_in_import_order():
+    files = imports.record()
+    assert files and all(not os.path.isabs(f) for f in files), "relative to the directory holding each package"
+    first_numpy_pyc = files.index(next(f for f in files if f.startswith("numpy/") and f.endswith(".pyc")))
+    umath = files.index(next(f for f in files if f.startswith("numpy/_core/_multiarray_umath.")))
+    onnxruntime = files.index(next(f for f in files if f.startswith("onnxruntime/capi/onnxruntime_pybind11_state.")))
+    assert first_numpy_pyc < umath < onnxruntime, "numpy's files before onnxruntime's, as imported"
+    assert any(f.startswith("numpy.libs/") for f in files), "the libraries the extension modules load (dlopen)"
+    assert sum(f.endswith(".pyc") for f in files) > 20
+    assert not any(f.startswith("onnxruntime/capi/libonnxruntime.so") for f in files), "only what the import reads"
+
+
+def test_the_runtime_reads_the_listed_files_ahead(tmp_path):
+    root = stage_runtime(tmp_path)
+    listing = imports.write(root / "infer" / "runtime")
+    assert listing.name == "import_files.txt"
+    site = package_dir("numpy").parent  # where this interpreter's packages are
+    # .pyc files are read, never mapped, so other processes cannot keep them cached: evict them and check
+    pyc = [site / f for f in imports.record() if f.endswith(".pyc")]
+    size = sum(p.stat().st_size for p in pyc)
+    evict(pyc)
+    assert resident_bytes(pyc) < size // 2, "evicted"
+    code = ("import sys\nfrom infer.runtime import preload\npreload.wait_for_read_ahead()\n"
+            "assert 'numpy' not in sys.modules and 'onnxruntime' not in sys.modules\n")
+    env = {"PATH": os.environ["PATH"], "LAMBDA_TASK_ROOT": str(root), "INFER_LOAD_STRATEGY": "lazy",
+           "INFER_MODEL_PATH": str(tmp_path / "absent.onnx")}
+    subprocess.run([sys.executable, "-c", code], cwd=root, env=env, check=True, timeout=60)
+    assert resident_bytes(pyc) >= size, "every listed .pyc read ahead before numpy is imported"
+
+
+def test_the_runtime_reads_the_list_the_packager_writes():
+    from infer.runtime import preload
+
+    assert preload.IMPORT_FILES == imports.FILE_NAME
+
+
+def test_files_that_are_not_installed_are_skipped(tmp_path):
+    from infer.runtime import preload
+
+    listing = tmp_path / "list.txt"
+    listing.write_text("numpy/__init__.py\nnumpy/not-there.so\nnot_a_package/x.pyc\n\n")
+    found = preload.import_files(str(listing))
+    assert [Path(f).name for f in found] == ["__init__.py", "not-there.so"], "resolved where numpy is on sys.path"
+    assert preload.read_files(found) == Path(found[0]).stat().st_size, "a missing file is skipped, not an error"
+    assert preload.import_files(str(tmp_path / "absent.txt")) == []
