@@ -9,6 +9,7 @@ directory), so the list holds wherever the same wheels are installed. Files a ta
 """
 
 import json
+import platform
 import subprocess
 import sys
 from functools import cache
@@ -66,8 +67,29 @@ def record(python: str = sys.executable) -> tuple[str, ...]:
     return tuple(dict.fromkeys(relative))
 
 
-def write(runtime_dir: str | Path, files: tuple[str, ...] | None = None) -> Path:
-    """Write the list into a staged runtime's directory (infer/runtime/ of a task root)."""
+MACHINES = {"x86_64": "x86_64", "arm64": "aarch64", "aarch64": "aarch64"}
+
+
+def for_target(files: tuple[str, ...], python: str | None = None, arch: str | None = None) -> tuple[str, ...]:
+    """The list recorded here, renamed for another Python (X.Y: bytecode and extension modules carry its tag)
+    or architecture (extension modules carry its machine). Bundled libraries named by a hash of their wheel
+    (numpy.libs/...) cannot be renamed: on another architecture they are skipped at run time."""
+    here_tag, here_machine = f"cpython-{sys.version_info[0]}{sys.version_info[1]}", platform.machine()
+    renamed = []
+    for path in files:
+        if python:
+            path = path.replace(here_tag, "cpython-" + python.replace(".", ""))
+        if arch and MACHINES.get(arch, arch) != here_machine:
+            path = path.replace(f"-{here_machine}-linux-gnu", f"-{MACHINES.get(arch, arch)}-linux-gnu")
+        renamed.append(path)
+    return tuple(renamed)
+
+
+def write(runtime_dir: str | Path, files: tuple[str, ...] | None = None, python: str | None = None,
+          arch: str | None = None) -> Path:
+    """Write the list into a staged runtime's directory (infer/runtime/ of a task root or build context), for
+    the target's Python and architecture when they are given."""
     target = Path(runtime_dir) / FILE_NAME
-    target.write_text("".join(f"{f}\n" for f in (record() if files is None else files)))
+    listed = for_target(record() if files is None else files, python, arch)
+    target.write_text("".join(f"{f}\n" for f in listed))
     return target

@@ -57,3 +57,13 @@ def test_files_that_are_not_installed_are_skipped(tmp_path):
     assert [Path(f).name for f in found] == ["__init__.py", "not-there.so"], "resolved where numpy is on sys.path"
     assert preload.read_files(found) == Path(found[0]).stat().st_size, "a missing file is skipped, not an error"
     assert preload.import_files(str(tmp_path / "absent.txt")) == []
+
+
+def test_the_list_is_renamed_for_the_target_python_and_architecture(tmp_path):
+    tag = f"cpython-{sys.version_info[0]}{sys.version_info[1]}"
+    files = (f"numpy/__pycache__/__init__.{tag}.pyc", f"numpy/_core/_multiarray_umath.{tag}-x86_64-linux-gnu.so")
+    listing = imports.write(tmp_path, files, python="3.12", arch="arm64")
+    expected = ["numpy/__pycache__/__init__.cpython-312.pyc", "numpy/_core/_multiarray_umath.cpython-312-aarch64-linux-gnu.so"]
+    if os.uname().machine != "x86_64":
+        expected[1] = "numpy/_core/_multiarray_umath.cpython-312-x86_64-linux-gnu.so"
+    assert listing.read_text().splitlines() == expected
