@@ -71,6 +71,7 @@ def handle(event: dict, context, cold_start: bool) -> dict:
         log(message)
         raise EventSourceError(message)
     run = Run(source)
+    run.fifo = source == "sqs" and str(records[0].get("eventSourceARN", "")).endswith(".fifo")
     if source == "sqs":
         for record in records:
             run.add_sqs_record(record)
@@ -103,6 +104,7 @@ class Run:
         self.session_runs = 0
         self.inference_ms = 0.0
         self.output_description = ""
+        self.fifo = False  # from a FIFO queue: a failure fails every later message too, keeping their order
 
     # Records -> items
 
@@ -164,7 +166,13 @@ class Run:
         log(f"sqs message {owner} failed: {batch.one_line(reason)}")
 
     def failed_owners(self) -> list[str]:
-        return [owner for owner in dict.fromkeys(self.owners) if owner in self.failed_owner_ids]
+        """The messages to report as failed. From a FIFO queue, the first failed one and every one after it, as
+        Lambda asks, so that SQS redelivers them in order (the results already written are written again, alike)."""
+        owners = list(dict.fromkeys(self.owners))
+        if self.fifo:
+            first = next((i for i, owner in enumerate(owners) if owner in self.failed_owner_ids), len(owners))
+            return owners[first:]
+        return [owner for owner in owners if owner in self.failed_owner_ids]
 
     # The work
 
@@ -193,7 +201,7 @@ class Run:
             else:
                 pending.append(item)
         self.items = pending
-        self.read_objects([item for item in pending if item.bucket])
+        self.read_objects(list({item.result_id: item for item in reversed(pending) if item.bucket}.values()))
         jobs, by_id = [], {}
         for item in pending:
             if item.result_id in self.failures or item.result_id in by_id:

@@ -158,6 +158,14 @@ def test_poison_bodies_fail_alone(aws, capfd):
         assert any(line.startswith(f"infer: sqs message {message_id} failed: ") and reason in line for line in err), err
 
 
+def test_from_a_fifo_queue_every_message_after_a_failure_fails_too(aws):
+    bodies = {"first": json.dumps({"instances": [IRIS_ROW]}), "poison": "{oops", "later": json.dumps({"instances": [IRIS_ROW]})}
+    event = sqs_event(bodies)
+    for record in event["Records"]:
+        record["eventSourceARN"] = "arn:aws:sqs:us-east-1:123456789012:requests.fifo"
+    assert handler(event) == {"batchItemFailures": [{"itemIdentifier": "poison"}, {"itemIdentifier": "later"}]}
+
+
 def test_batches_of_digits_and_different_row_counts_split_back_correctly(aws, use_model):
     s3, buckets = aws
     runs = count_runs(use_model(MODELS / "digits.onnx"))
