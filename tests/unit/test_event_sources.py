@@ -8,6 +8,8 @@ import io
 import json
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from urllib.parse import quote_plus
 
@@ -156,6 +158,49 @@ def test_poison_bodies_fail_alone(aws, capfd):
     for message_id, reason in [("not-json", "not valid JSON"), ("wrong-shape", "expects shape [-1, 4]"),
                                ("not-a-request", 'got keys: "hello"')]:
         assert any(line.startswith(f"infer: sqs message {message_id} failed: ") and reason in line for line in err), err
+
+
+def test_requests_that_cannot_stack_run_in_their_own_groups(aws, use_model):
+    s3, buckets = aws
+    runs = count_runs(use_model(MODELS / "iris.onnx"))
+    label_only = {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": IRIS_ROW}],
+                  "outputs": [{"name": "label"}]}
+    bodies = {"rows-1": json.dumps({"instances": [IRIS_ROW]}), "rows-2": json.dumps({"instances": [IRIS_ROW] * 2}),
+              "label-only": json.dumps(label_only), "empty": json.dumps({"instances": []})}
+    assert handler(sqs_event(bodies)) == {"batchItemFailures": []}
+    assert runs.runs == 3, "the V1 rows together; the request for one output apart; the empty batch alone"
+    written = objects(s3, buckets["output"])
+    assert json.loads(written["results/label-only.json"])["outputs"] == [
+        {"name": "label", "datatype": "INT64", "shape": [1], "data": [0]}]
+    assert json.loads(written["results/empty.json"]) == {"predictions": []}
+
+
+def test_result_puts_overlap(aws, monkeypatch):
+    s3, buckets = aws
+    real_client = output.client
+    state = {"in_flight": 0, "most": 0}
+    lock = threading.Lock()
+
+    class Slow:
+        def __init__(self, client):
+            self.client = client
+
+        def put_object(self, **kwargs):
+            with lock:
+                state["in_flight"] += 1
+                state["most"] = max(state["most"], state["in_flight"])
+            time.sleep(0.05)
+            try:
+                return self.client.put_object(**kwargs)
+            finally:
+                with lock:
+                    state["in_flight"] -= 1
+
+    monkeypatch.setattr(output, "client", lambda service, region="": Slow(real_client(service, region)))
+    bodies = {f"m{i}": json.dumps({"instances": [IRIS_ROW]}) for i in range(8)}
+    assert handler(sqs_event(bodies)) == {"batchItemFailures": []}
+    assert len(objects(s3, buckets["output"])) == 8
+    assert state["most"] > 1, "PutObject calls of one batch run concurrently"
 
 
 def test_from_a_fifo_queue_every_message_after_a_failure_fails_too(aws):
