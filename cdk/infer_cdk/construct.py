@@ -1,8 +1,10 @@
-"""`OnnxFunction`: an ONNX Runtime function (container image, or zip with SnapStart) behind a function URL.
+"""`OnnxFunction`: an ONNX Runtime function (container image, or zip with SnapStart) behind a function URL,
+and optionally fed by an SQS queue and a bucket prefix (sources.py).
 
 It owns its log group (explicit retention) and its role, whose permissions are writing to that log group
-and only what the chosen security settings need (security.py): no managed policy, no wildcard action, and
-no wildcard resource except where EC2 allows nothing narrower (a VPC's network interfaces).
+and only what the chosen security settings and sources need (security.py, sources.py): no managed policy, no
+wildcard action, and no wildcard resource except where EC2 allows nothing narrower (a VPC's network
+interfaces) and the objects under the input and output prefixes.
 """
 
 from dataclasses import dataclass, field
@@ -15,11 +17,13 @@ from aws_cdk import aws_logs as logs
 from aws_cdk.aws_ecr_assets import Platform
 from constructs import Construct
 
+from infer.deploy.sources import OUTPUT_VARIABLE, SNAPSTART_ALIAS
 from infer.runtime import contract
 from infer.runtime.contract import HANDLER
 
 from . import security
 from .monitoring import Monitoring
+from .sources import Sources, SourceSettings
 
 ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
 PLATFORMS = {"arm64": Platform.LINUX_ARM64, "x86_64": Platform.LINUX_AMD64}
@@ -55,6 +59,15 @@ class FunctionSettings:
     metrics_model: str = "model"  # the runtime's model name: the EMF metrics' "model" dimension
     # The OCI platform the image's first stage runs on: Docker's buildx sets BUILDPLATFORM itself, podman 4.3 does not.
     build_platform: str | None = None
+    url: bool = True  # False: no function URL (the function is fed by its queue or bucket, or invoked directly)
+    snapstart: bool | None = None  # None: on for the zip route unless provisioned concurrency is asked for
+    sources: SourceSettings = field(default_factory=SourceSettings)
+
+    @property
+    def uses_snapstart(self) -> bool:
+        if self.snapstart is not None:
+            return self.snapstart
+        return self.package_format == "zip" and not self.provisioned_concurrency
 
 
 class OnnxFunction(Construct):
@@ -72,6 +85,10 @@ class OnnxFunction(Construct):
             actions=["logs:CreateLogStream", "logs:PutLogEvents"],
             resources=[f"{self.log_group.log_group_arn}"],
         ))
+        self.sources = Sources(self, "Sources", settings.sources, self.key, Stack.of(self).stack_name)
+        environment = dict(settings.environment)
+        if self.sources.output_value is not None:
+            environment[OUTPUT_VARIABLE] = self.sources.output_value
         common: dict[str, Any] = dict(
             memory_size=settings.memory_mb,
             timeout=Duration.seconds(settings.timeout_s),
@@ -80,7 +97,7 @@ class OnnxFunction(Construct):
             reserved_concurrent_executions=settings.reserved_concurrency,
             role=self.role,
             log_group=self.log_group,
-            environment=dict(settings.environment) or None,
+            environment=environment or None,
             environment_encryption=self.key,
         )
         if self.key:
@@ -94,8 +111,8 @@ class OnnxFunction(Construct):
         if settings.package_format == "zip":
             self.function = lambda_.Function(
                 self, "Function", code=lambda_.Code.from_asset(settings.asset), handler=HANDLER,
-                runtime=PYTHON_RUNTIMES[settings.python], snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS,
-                **common,
+                runtime=PYTHON_RUNTIMES[settings.python],
+                snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if settings.uses_snapstart else None, **common,
             )
         else:
             self.function = lambda_.DockerImageFunction(
@@ -107,13 +124,16 @@ class OnnxFunction(Construct):
             )
         self._depend_on_policy_only()
         self.target = self._target()
-        cors = None
-        if settings.cors_origins:
-            cors = lambda_.FunctionUrlCorsOptions(allowed_origins=settings.cors_origins,
-                                                  allowed_methods=[lambda_.HttpMethod.ALL])
-        auth = lambda_.FunctionUrlAuthType.NONE if settings.public else lambda_.FunctionUrlAuthType.AWS_IAM
-        self.url = self.target.add_function_url(auth_type=auth, cors=cors)
-        security.grant_invoke(self.target, settings.invoke_principals)
+        self.sources.attach(self.target, self.role, settings.timeout_s)
+        self.url: lambda_.FunctionUrl | None = None
+        if settings.url:
+            cors = None
+            if settings.cors_origins:
+                cors = lambda_.FunctionUrlCorsOptions(allowed_origins=settings.cors_origins,
+                                                      allowed_methods=[lambda_.HttpMethod.ALL])
+            auth = lambda_.FunctionUrlAuthType.NONE if settings.public else lambda_.FunctionUrlAuthType.AWS_IAM
+            self.url = self.target.add_function_url(auth_type=auth, cors=cors)
+            security.grant_invoke(self.target, settings.invoke_principals)
         self.monitoring = None
         if settings.monitoring:
             self.monitoring = Monitoring(self, "Monitoring", self.function, settings.timeout_s,
@@ -127,11 +147,12 @@ class OnnxFunction(Construct):
         function.add_override("DependsOn", [Stack.of(self).get_logical_id(policy)])
 
     def _target(self) -> lambda_.IFunction:
-        """The function URL points at an alias when a version is needed (SnapStart or provisioned concurrency)."""
-        if self.settings.package_format != "zip" and not self.settings.provisioned_concurrency:
+        """The URL and the sources point at the alias `live` when a version is needed (SnapStart restores only
+        published versions; provisioned concurrency lives on an alias)."""
+        if not self.settings.uses_snapstart and not self.settings.provisioned_concurrency:
             return self.function
         return lambda_.Alias(
-            self, "Live", alias_name="live", version=self.function.current_version,
+            self, "Live", alias_name=SNAPSTART_ALIAS, version=self.function.current_version,
             provisioned_concurrent_executions=self.settings.provisioned_concurrency or None,
         )
 
@@ -144,6 +165,16 @@ def _role_description(settings: FunctionSettings) -> str:
         uses.append("manages its network interfaces")
     if settings.dead_letter_queue:
         uses.append("sends to its dead-letter queue")
+    sources = settings.sources
+    if sources.queue:
+        uses.append("receives and deletes messages of its queue")
+    if sources.bucket:
+        uses.append(f"reads objects under {sources.prefix or '/'} of its bucket")
+    if sources.output is not None:
+        where = (f"sends results to {sources.output.queue_url}" if sources.output.kind == "sqs"
+                 else f"writes results under {sources.output.prefix or '/'} of "
+                 + ("its bucket" if sources.output.in_stack_bucket else f"bucket {sources.output.bucket}"))
+        uses.append(where)
     return ", ".join(uses) + "; nothing else"
 
 

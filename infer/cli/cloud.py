@@ -14,7 +14,8 @@ from . import app, fail
 DEPLOY_SETTINGS = ("name", "region", "profile", "memory", "timeout", "arch", "python", "format", "public",
                    "reserved_concurrency", "no_reserved_concurrency", "provisioned_concurrency", "ephemeral_storage",
                    "log_retention", "cors_origin", "tag", "env", "vpc_id", "subnet_id", "kms_key", "invoke_principal",
-                   "dead_letter_queue", "monitoring", "alarm_topic")
+                   "dead_letter_queue", "monitoring", "alarm_topic", "url", "snapstart", "queue", "max_receives",
+                   "batch_size", "batching_window", "max_concurrency", "bucket", "prefix", "suffix", "output")
 
 
 def _configured(ctx: typer.Context, stage: str | None) -> dict:
@@ -74,6 +75,7 @@ def package(
     ca_bundle: Annotated[Path | None, typer.Option(help="CA bundle pip trusts during the image build (for an intercepting proxy).")] = None,
     strategy: Annotated[str | None, typer.Option(help="Model load strategy: lazy, prefetch or eager (default: the benchmark's best for the model's size).")] = None,
     artifact: Annotated[str | None, typer.Option(help="onnx, or ort (converted here, opened memory-mapped) (default: the benchmark's best).")] = None,
+    sources: Annotated[bool, typer.Option("--sources", help="Add boto3 to the image, for a function fed by a queue or a bucket or writing results to S3/SQS (infer deploy sets it; the zip route's managed runtime has boto3).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (path, sizes) instead of the summary.")] = False,
 ):
     """Write a self-contained container build context (or a deployment zip) for the model, and say what it holds."""
@@ -85,12 +87,14 @@ def package(
     environment = _pairs(env, "--env")
     try:
         if format == "zip":
-            if base_image or ca_bundle or artifact:
-                raise PackageError("--base-image, --ca-bundle and --artifact are for the image route, not --format zip")
+            if base_image or ca_bundle or artifact or sources:
+                raise PackageError("--base-image, --ca-bundle, --artifact and --sources are for the image route, not "
+                                   "--format zip (Lambda's managed Python runtime already has boto3)")
             zipped = package_zip(model, out, arch, python, environment, log=_log(as_json), strategy=strategy)
             typer.echo(json.dumps(package_json(zipped)) if as_json else describe_zip(zipped))
         elif format == "image":
-            context = write_context(model, out, arch, python, base_image, environment, ca_bundle, strategy, artifact)
+            context = write_context(model, out, arch, python, base_image, environment, ca_bundle, strategy, artifact,
+                                    sources=sources)
             typer.echo(json.dumps(package_json(context)) if as_json else describe(context))
         else:
             raise PackageError(f"--format must be image or zip, not {format!r}")
@@ -149,6 +153,17 @@ def deploy(
     dead_letter_queue: Annotated[bool, typer.Option("--dead-letter-queue", help="An encrypted SQS queue for failed asynchronous invocations.")] = False,
     monitoring: Annotated[bool, typer.Option("--monitoring/--no-monitoring", help="CloudWatch alarms (Errors, Throttles, p99 Duration near the timeout) and a dashboard of Lambda's and infer's metrics.")] = True,
     alarm_topic: Annotated[str | None, typer.Option(help="SNS topic ARN the alarms notify.")] = None,
+    url: Annotated[bool, typer.Option("--url/--no-url", help="A function URL (the default); --no-url for a function fed only by its queue or bucket (or invoked directly).")] = True,
+    snapstart: Annotated[bool | None, typer.Option("--snapstart/--no-snapstart", help="SnapStart on a published version behind the alias live (zip route only; its default unless --provisioned-concurrency).")] = None,
+    queue: Annotated[bool, typer.Option("--queue", help="An SQS queue (with a dead-letter queue) whose messages are prediction requests, read in batches that report partial failures.")] = False,
+    max_receives: Annotated[int | None, typer.Option(help="Receives before a message goes to the dead-letter queue (default 5, AWS's advice: throttled batches count too).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Messages per invocation (default 10; above 10 needs --batching-window; up to 10000).")] = None,
+    batching_window: Annotated[int | None, typer.Option(help="Seconds Lambda may wait to fill a batch (0-300, default 0).")] = None,
+    max_concurrency: Annotated[int | None, typer.Option(help="Environments the queue may use at once (2-1000; default: the reserved concurrency, never more).")] = None,
+    bucket: Annotated[str | None, typer.Option(help="new: a bucket the stack creates; each object created under --prefix is predicted.")] = None,
+    prefix: Annotated[str | None, typer.Option(help="The bucket's input prefix (default in/).")] = None,
+    suffix: Annotated[list[str] | None, typer.Option(help="Only objects whose key ends so, e.g. .json (repeat).")] = None,
+    output: Annotated[str | None, typer.Option(help="Where results go: PREFIX/ in the stack's bucket (default out/), s3://BUCKET/PREFIX/, or an SQS queue URL.")] = None,
     diff: Annotated[bool, typer.Option("--diff", help="Package and synthesise, then show `cdk diff` against the deployed stack; change nothing.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Deploy a change that widens access (a public URL, new invoke principals) without asking.")] = False,
     synth_only: Annotated[bool, typer.Option("--synth-only", help="Write the CloudFormation template and assets to -o DIR and stop (offline).")] = False,
@@ -169,8 +184,9 @@ def deploy(
         raise fail(str(exc), exc.code) from None
     (name, region, profile, memory, timeout, arch, python, format, public, reserved_concurrency,
      no_reserved_concurrency, provisioned_concurrency, ephemeral_storage, log_retention, cors_origin, tag, env,
-     vpc_id, subnet_id, kms_key, invoke_principal, dead_letter_queue, monitoring,
-     alarm_topic) = (settings[k] for k in DEPLOY_SETTINGS)
+     vpc_id, subnet_id, kms_key, invoke_principal, dead_letter_queue, monitoring, alarm_topic, url, snapstart, queue,
+     max_receives, batch_size, batching_window, max_concurrency, bucket, prefix, suffix,
+     output) = (settings[k] for k in DEPLOY_SETTINGS)
     if not model.is_file():
         raise fail(f"model file not found: {model}", 2)
     memory_mb = _memory_mb(memory, name or served_name(model), _log(as_json))
@@ -188,7 +204,10 @@ def deploy(
         ephemeral_storage_mb=ephemeral_storage, log_retention_days=log_retention, cors_origins=list(cors_origin or []),
         tags=_pairs(tag, "--tag"), environment=_pairs(env, "--env"), vpc_id=vpc_id, subnet_ids=list(subnet_id or []),
         kms_key=kms_key, invoke_principals=list(invoke_principal or []), dead_letter_queue=dead_letter_queue,
-        monitoring=monitoring, alarm_topic_arn=alarm_topic, **concurrency,
+        monitoring=monitoring, alarm_topic_arn=alarm_topic, url=url, snapstart=snapstart, queue=queue,
+        max_receives=max_receives, batch_size=batch_size, batching_window_s=batching_window,
+        max_concurrency=max_concurrency, bucket=bucket, prefix=prefix, suffixes=list(suffix or []), output=output,
+        **concurrency,
     )
     if public:
         typer.echo("warning: --public makes the function URL callable by anyone who has it (AuthType NONE); "
@@ -223,10 +242,26 @@ def deploy(
         deployed = name or served_name(model)
         typer.echo(json.dumps(deploy_json(deployed, outputs, state.lookup(deployed) or {})))
         return
-    url = (f"Function URL ({outputs.auth}): {outputs.url}" if outputs.url
-           else "warning: the stack reported no function URL (see the CloudFormation console)")
-    typer.echo(f"{url}\n  function {outputs.function_name}, logs {outputs.log_group}\n"
-               f"  try: infer predict {name or served_name(model)} --data '[[...]]'")
+    deployed = name or served_name(model)
+    record = state.lookup(deployed) or {}
+    if not options.url:
+        head = "No function URL (--no-url): send work to the queue or the bucket below, or invoke the function directly"
+    elif outputs.url:
+        head = f"Function URL ({outputs.auth}): {outputs.url}"
+    else:
+        head = "warning: the stack reported no function URL (see the CloudFormation console)"
+    lines = [head, f"  function {outputs.function_name}, logs {outputs.log_group}"]
+    if outputs.queue_url:
+        lines.append(f"  queue {outputs.queue_url} (dead letters: {outputs.dead_letter_queue_url})")
+    if outputs.input_bucket:
+        lines.append(f"  bucket s3://{outputs.input_bucket}/{record.get('bucket', {}).get('prefix', '')}")
+    if outputs.output:
+        lines.append(f"  results {outputs.output}")
+    if record.get("bench"):
+        lines.append(f"  measure: {record['bench']}")
+    if options.url:
+        lines.append(f"  try: infer predict {deployed} --data '[[...]]'")
+    typer.echo("\n".join(lines))
 
 
 @app.command()

@@ -18,9 +18,11 @@ def url_auth_types(template: dict) -> set[str]:
 
 def invoke_principals(template: dict) -> set[str]:
     """Each principal granted an invoke action, as canonical JSON (a literal ID or ARN, or a CloudFormation
-    expression as CDK wrote it)."""
+    expression as CDK wrote it). An AWS service invoking on behalf of one given resource (S3 for the stack's own
+    input bucket: a SourceArn) is not a caller: it only delivers the stack's own events."""
     return {json.dumps(props.get("Principal"), sort_keys=True) for props in _resources(template, "AWS::Lambda::Permission")
-            if props.get("Action") in INVOKE_ACTIONS}
+            if props.get("Action") in INVOKE_ACTIONS
+            and not (str(props.get("Principal")).endswith(".amazonaws.com") and props.get("SourceArn"))}
 
 
 def widened(previous: dict | None, new: dict) -> list[str]:

@@ -15,10 +15,21 @@ from . import DeployError
 
 @dataclass(frozen=True)
 class Outputs:
-    url: str
+    url: str  # "" for a stack deployed with --no-url
     function_name: str
     log_group: str
     auth: str
+    queue_url: str = ""
+    dead_letter_queue_url: str = ""
+    input_bucket: str = ""
+    output: str = ""  # the function's INFER_OUTPUT
+
+
+def _outputs(values: dict) -> Outputs:
+    return Outputs(values.get("FunctionUrl", ""), values["FunctionName"], values["LogGroupName"],
+                   values.get("AuthType", "AWS_IAM") if values.get("FunctionUrl") else "",
+                   values.get("QueueUrl", ""), values.get("DeadLetterQueueUrl", ""), values.get("InputBucket", ""),
+                   values.get("Output", ""))
 
 
 def deploy_argv(cdk: list[str], assembly: Path, stack: str, outputs_file: Path, profile: str | None = None) -> list[str]:
@@ -38,11 +49,10 @@ def destroy_argv(cdk: list[str], assembly: Path, stack: str, profile: str | None
 
 
 def parse_outputs(text: str, stack: str) -> Outputs:
-    """Read `cdk deploy --outputs-file`: {"<stack>": {"FunctionUrl": ..., "FunctionName": ..., ...}}."""
+    """Read `cdk deploy --outputs-file`: {"<stack>": {"FunctionUrl": ..., "FunctionName": ..., ...}}; a stack
+    deployed with --no-url has no FunctionUrl."""
     try:
-        values = json.loads(text)[stack]
-        return Outputs(values["FunctionUrl"], values["FunctionName"], values["LogGroupName"],
-                       values.get("AuthType", "AWS_IAM"))
+        return _outputs(json.loads(text)[stack])
     except (ValueError, KeyError, TypeError) as exc:
         raise DeployError(f"the CDK CLI's outputs file has no {exc} for stack {stack}; "
                           "see the output above and the CloudFormation console") from None
@@ -116,6 +126,6 @@ def outputs_from_stack(stack: str, region: str | None, profile: str | None) -> O
         except ClientError:
             url = {}  # the stack made no URL (or the API does not know of it)
         return Outputs(url.get("FunctionUrl", ""), function_name, physical.get("AWS::Logs::LogGroup") or "",
-                       url.get("AuthType", "AWS_IAM"))
+                       url.get("AuthType", "AWS_IAM") if url.get("FunctionUrl") else "")
     except (BotoCoreError, ClientError) as exc:
         raise DeployError(f"cannot read stack {stack} back from CloudFormation: {exc}") from None

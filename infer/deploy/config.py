@@ -61,6 +61,10 @@ def _concurrency(value) -> str | None:
     return None if value is False or _whole(1, 1000)(value) is None else "a whole number from 1 to 1000, or false (none)"
 
 
+def _prefix(value) -> str | None:
+    return None if isinstance(value, str) else 'a string (a key prefix like "in/", or "" for the whole bucket)'
+
+
 # file key: (the `infer deploy` parameter it sets, the check naming what is allowed)
 KEYS: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "name": ("name", _text), "region": ("region", _text), "profile": ("profile", _text),
@@ -77,6 +81,11 @@ KEYS: dict[str, tuple[str, Callable[[Any], str | None]]] = {
     "kms_key": ("kms_key", _text), "invoke_principals": ("invoke_principal", _texts),
     "dead_letter_queue": ("dead_letter_queue", _flag), "monitoring": ("monitoring", _flag),
     "alarm_topic": ("alarm_topic", _text),
+    "url": ("url", _flag), "snapstart": ("snapstart", _flag), "queue": ("queue", _flag),
+    "max_receives": ("max_receives", _whole(1, 1000)), "batch_size": ("batch_size", _whole(1, 10_000)),
+    "batching_window": ("batching_window", _whole(0, 300)), "max_concurrency": ("max_concurrency", _whole(2, 1000)),
+    "bucket": ("bucket", _choice("new")), "prefix": ("prefix", _prefix), "suffixes": ("suffix", _texts),
+    "output": ("output", _text),
 }
 
 

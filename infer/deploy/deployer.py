@@ -21,7 +21,7 @@ and shows `cdk diff` against the deployed stack instead of deploying.
 import json
 import re
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,7 +31,7 @@ from infer.podman import host_platform
 from infer.runtime import contract
 from infer.runtime.manifest import served_name
 
-from . import DeployError, access, state
+from . import DeployError, access, sources, state
 from .cdk_cli import Outputs, deploy_argv, destroy_argv, diff_argv, quiet_node_warnings, read_outputs, run_cdk
 from .prerequisites import check
 
@@ -79,6 +79,45 @@ class DeployOptions:
     dead_letter_queue: bool = False
     monitoring: bool = True  # alarms and a dashboard
     alarm_topic_arn: str | None = None
+    url: bool = True  # the function URL (--no-url: none)
+    snapstart: bool | None = None  # None: on for the zip route (without provisioned concurrency), off for images
+    queue: bool = False  # an SQS queue (and its dead-letter queue) feeding the function
+    max_receives: int | None = None  # the queue's redrive count (sources.DEFAULT_MAX_RECEIVES)
+    batch_size: int | None = None
+    batching_window_s: int | None = None
+    max_concurrency: int | None = None  # the event source mapping's; default: the reserved concurrency
+    bucket: str | None = None  # "new": a bucket the stack creates, whose new objects under `prefix` feed the function
+    prefix: str | None = None
+    suffixes: list[str] = field(default_factory=list)
+    output: str | None = None  # s3://BUCKET/PREFIX/, an SQS queue URL, or PREFIX/ in the stack's bucket
+
+    @property
+    def has_sources(self) -> bool:
+        return self.queue or self.bucket is not None
+
+    @property
+    def uses_snapstart(self) -> bool:
+        if self.snapstart is not None:
+            return self.snapstart
+        return self.package_format == "zip" and not self.provisioned_concurrency
+
+    @property
+    def qualifier(self) -> str | None:
+        """The alias the URL, the sources and `infer bench --qualifier` use, when there is one."""
+        return sources.SNAPSTART_ALIAS if self.uses_snapstart or self.provisioned_concurrency else None
+
+    def resolved_output(self) -> sources.Output | None:
+        """Where results go (None without a source); ValueError for a bad --output."""
+        if not self.has_sources:
+            return None
+        return sources.parse_output(self.output)
+
+    def effective_max_concurrency(self) -> int | None:
+        """The mapping's maximum concurrency: as given, else the reserved concurrency (so that the mapping never
+        takes more environments than the function may run: a throttled batch counts as a receive)."""
+        if self.max_concurrency is not None or not self.queue:
+            return self.max_concurrency
+        return self.reserved_concurrency
 
     def validate(self) -> None:
         checks = [
@@ -97,8 +136,9 @@ class DeployOptions:
              f"--provisioned-concurrency ({self.provisioned_concurrency}) cannot exceed --reserved-concurrency "
              f"({self.reserved_concurrency}{', the default' if self.reserved_concurrency == DEFAULT_RESERVED_CONCURRENCY else ''}): "
              "raise --reserved-concurrency"),
-            (self.package_format == "image" or self.python in contract.SNAPSTART_PYTHON_VERSIONS,
-             "the zip route uses SnapStart, which needs --python 3.12 or newer"),
+            (not self.uses_snapstart or self.python in contract.SNAPSTART_PYTHON_VERSIONS,
+             f"SnapStart{' (the zip route default)' if self.snapstart is None else ''} needs --python 3.12 or newer "
+             "(AWS supports it on Lambda's Python 3.12+ runtimes); pass --no-snapstart or a newer --python"),
             (not any(key.lower().startswith("aws:") for key in self.tags),
              "--tag keys may not start with aws: (AWS reserves them)"),
         ]
@@ -108,10 +148,88 @@ class DeployOptions:
             checks.append((False, f"--env: {exc}"))
         if problem := contract.environment_size_problem(self.environment):
             checks.append((False, f"--env: {problem}"))
-        checks += self._security_checks()
+        checks += self._security_checks() + self._snapstart_checks() + self._source_checks()
         for ok, message in checks:
             if not ok:
                 raise DeployError(message, 2)
+
+    def _snapstart_checks(self) -> list[tuple[bool, str]]:
+        default = " (the zip route's default)" if self.snapstart is None else ""
+        return [
+            (not (self.snapstart and self.package_format == "image"),
+             f"--snapstart is for --format zip: {sources.SNAPSTART_RULE}"),
+            (not (self.snapstart and self.provisioned_concurrency),
+             "--snapstart and --provisioned-concurrency exclude each other (AWS: SnapStart does not support provisioned "
+             "concurrency); drop one"),
+            (not self.uses_snapstart or self.ephemeral_storage_mb <= sources.SNAPSTART_MAX_EPHEMERAL_STORAGE_MB,
+             f"SnapStart{default} allows at most {sources.SNAPSTART_MAX_EPHEMERAL_STORAGE_MB} MB of --ephemeral-storage "
+             f"(AWS's limit); got {self.ephemeral_storage_mb}: lower it, or pass --no-snapstart"),
+        ]
+
+    def _source_checks(self) -> list[tuple[bool, str]]:
+        """The queue, bucket and output options: their ranges, and the combinations that cannot work."""
+        window = self.batching_window_s or 0
+        batch = self.batch_size if self.batch_size is not None else sources.DEFAULT_BATCH_SIZE
+        queue_options = [name for name, value in (("--max-receives", self.max_receives), ("--batch-size", self.batch_size),
+                                                  ("--batching-window", self.batching_window_s),
+                                                  ("--max-concurrency", self.max_concurrency)) if value is not None]
+        bucket_options = [name for name, given in (("--prefix", self.prefix is not None), ("--suffix", bool(self.suffixes)))
+                          if given]
+        try:
+            output = self.resolved_output()
+            output_problem = None
+        except ValueError as exc:
+            output, output_problem = None, str(exc)
+        checks = [
+            (self.queue or not queue_options, f"{', '.join(queue_options)} configure the queue source: add --queue"),
+            (self.bucket is not None or not bucket_options,
+             f"{', '.join(bucket_options)} configure the bucket source: add --bucket new"),
+            (self.bucket in (None, "new"),
+             f"--bucket takes new (a bucket the stack creates and secures), not {self.bucket!r}: an existing bucket's "
+             "notifications can only be set through CDK's custom resource, whose handler needs a managed policy and "
+             "s3:PutBucketNotification on every bucket (cdk-nag IAM4/IAM5); point that bucket at the function yourself"),
+            (self.has_sources or self.output is None, "--output is where queue and bucket results go: add --queue or --bucket new"),
+            (output_problem is None, output_problem or ""),
+            (self.max_receives is None or 1 <= self.max_receives <= sources.MAX_RECEIVES,
+             f"--max-receives must be from 1 to {sources.MAX_RECEIVES} (SQS's limit); got {self.max_receives}"),
+            (0 <= window <= sources.MAX_BATCHING_WINDOW_S,
+             f"--batching-window must be from 0 to {sources.MAX_BATCHING_WINDOW_S} seconds (Lambda's limit); got {window}"),
+            (1 <= batch <= sources.MAX_BATCH_SIZE,
+             f"--batch-size must be from 1 to {sources.MAX_BATCH_SIZE} (Lambda's limit for standard queues); got {batch}"),
+            (batch <= sources.MAX_BATCH_SIZE_WITHOUT_WINDOW or window > 0,
+             f"--batch-size above {sources.MAX_BATCH_SIZE_WITHOUT_WINDOW} needs --batching-window of at least 1 second "
+             f"(Lambda's rule for SQS); got --batch-size {batch} without one"),
+            (self.max_concurrency is None
+             or sources.MIN_MAX_CONCURRENCY <= self.max_concurrency <= sources.MAX_MAX_CONCURRENCY,
+             f"--max-concurrency must be from {sources.MIN_MAX_CONCURRENCY} to {sources.MAX_MAX_CONCURRENCY} "
+             f"(Lambda's limit); got {self.max_concurrency}"),
+            (not (self.queue and self.reserved_concurrency is not None and self.max_concurrency is None
+                  and self.reserved_concurrency < sources.MIN_MAX_CONCURRENCY),
+             f"--queue with --reserved-concurrency {self.reserved_concurrency}: the queue's mapping needs at least "
+             f"{sources.MIN_MAX_CONCURRENCY} environments; raise --reserved-concurrency or pass --no-reserved-concurrency"),
+            (self.max_concurrency is None or self.reserved_concurrency is None
+             or self.max_concurrency <= self.reserved_concurrency,
+             f"--max-concurrency ({self.max_concurrency}) cannot exceed --reserved-concurrency ({self.reserved_concurrency}): "
+             "the mapping's extra batches would be throttled, and each throttled receive counts towards the dead-letter "
+             "queue; raise --reserved-concurrency"),
+            (sources.OUTPUT_VARIABLE not in self.environment,
+             f"--env {sources.OUTPUT_VARIABLE}: give --output instead (it also grants the function access there)"),
+            (self.url or not (self.public or self.invoke_principals or self.cors_origins),
+             "--no-url leaves no function URL for --public, --invoke-principal or --cors-origin; drop them or the --no-url"),
+            (all(self.suffixes) and len(set(self.suffixes)) == len(self.suffixes), "--suffix: each non-empty suffix once"),
+        ]
+        if self.prefix is not None:
+            try:
+                sources.check_input_prefix(self.prefix)
+            except ValueError as exc:
+                checks.append((False, str(exc)))
+        if output is not None and output.in_stack_bucket and self.bucket == "new":
+            prefix = self.prefix if self.prefix is not None else sources.DEFAULT_INPUT_PREFIX
+            checks.append((not sources.prefixes_overlap(prefix, output.prefix),
+                           f"--output {output.prefix} overlaps --prefix {prefix or '(the whole bucket)'} in the same bucket: "
+                           "results written there would invoke the function again; choose prefixes where neither "
+                           "starts with the other"))
+        return checks
 
     def _security_checks(self) -> list[tuple[bool, str]]:
         bad_subnet = next((s for s in self.subnet_ids if not SUBNET_ID.fullmatch(s)), None)
@@ -173,12 +291,30 @@ def synth_config(name: str, asset: Path, options: DeployOptions, environment: di
         "vpc_id": options.vpc_id, "subnet_ids": list(options.subnet_ids),
         "kms_key_arn": None if options.kms_key == "create" else options.kms_key,
         "create_kms_key": options.kms_key == "create", "invoke_principals": list(options.invoke_principals),
-        "dead_letter_queue": options.dead_letter_queue,
+        # S3 invokes asynchronously: events that still fail after Lambda's retries go to a dead-letter queue
+        "dead_letter_queue": options.dead_letter_queue or options.bucket is not None,
         "monitoring": options.monitoring, "alarm_topic_arn": options.alarm_topic_arn,
+        "url": options.url, "snapstart": options.uses_snapstart, "sources": source_config(options),
         "metrics_model": environment.get(contract.MODEL_NAME) or options.environment.get(contract.MODEL_NAME)
         or metrics_model or name,
         # where `cdk deploy` will build the image's first stage: this machine
         "build_platform": host_platform() if options.package_format == "image" else None,
+    }
+
+
+def source_config(options: DeployOptions) -> dict:
+    """The `sources` part of the synth config (cdk/infer_cdk/sources.py's SourceSettings), JSON-serialisable."""
+    output = options.resolved_output()
+    return {
+        "queue": options.queue,
+        "max_receives": options.max_receives if options.max_receives is not None else sources.DEFAULT_MAX_RECEIVES,
+        "batch_size": options.batch_size if options.batch_size is not None else sources.DEFAULT_BATCH_SIZE,
+        "batching_window_s": options.batching_window_s or 0,
+        "max_concurrency": options.effective_max_concurrency(),
+        "bucket": options.bucket == "new",
+        "prefix": options.prefix if options.prefix is not None else sources.DEFAULT_INPUT_PREFIX,
+        "suffixes": list(options.suffixes),
+        "output": None if output is None else asdict(output),
     }
 
 
@@ -188,11 +324,13 @@ def package_for_deploy(model: Path, options: DeployOptions, out: Path, log) -> t
     from infer.package.zip_route import describe_zip, package_zip
 
     try:
-        if options.package_format == "zip":
-            zipped = package_zip(model, out / "function.zip", options.arch, options.python, options.environment, log)
+        if options.package_format == "zip":  # Lambda's managed Python runtimes include boto3
+            zipped = package_zip(model, out / "function.zip", options.arch, options.python, options.environment, log,
+                                 snapstart=options.uses_snapstart)
             log(describe_zip(zipped))
             return zipped.path, zipped.environment
-        result = write_context(model, out / "context", options.arch, options.python, environment=options.environment)
+        result = write_context(model, out / "context", options.arch, options.python, environment=options.environment,
+                               sources=options.has_sources)
         log(describe(result))
         return result.out, {}
     except PackageError as exc:
@@ -234,6 +372,26 @@ def _prepare(model: str | Path, options: DeployOptions, out: str | Path | None, 
     return name, out, synthesise(model, options, out, log)
 
 
+def deployment_facts(options: DeployOptions, outputs: Outputs) -> dict:
+    """What the record and `--json` say beyond the URL: SnapStart and the qualifier to bench, the sources."""
+    facts: dict = {"function_url": options.url, "snapstart": options.uses_snapstart, "qualifier": options.qualifier}
+    if outputs.function_name:
+        facts["bench"] = f"infer bench --function {outputs.function_name}" + (
+            f" --qualifier {options.qualifier}" if options.qualifier else "")
+    if options.queue:
+        facts["queue"] = {"url": outputs.queue_url, "dead_letter_queue_url": outputs.dead_letter_queue_url,
+                          "max_receives": options.max_receives or sources.DEFAULT_MAX_RECEIVES,
+                          "batch_size": options.batch_size or sources.DEFAULT_BATCH_SIZE,
+                          "batching_window_s": options.batching_window_s or 0,
+                          "max_concurrency": options.effective_max_concurrency()}
+    if options.bucket is not None:
+        facts["bucket"] = {"name": outputs.input_bucket, "prefix": options.prefix if options.prefix is not None
+                           else sources.DEFAULT_INPUT_PREFIX, "suffixes": list(options.suffixes)}
+    if options.has_sources:
+        facts["output"] = outputs.output
+    return facts
+
+
 def refuse(reasons: list[str]) -> bool:
     return False
 
@@ -259,7 +417,8 @@ def deploy(model: str | Path, options: DeployOptions, out: str | Path | None = N
                       "log_group": outputs.log_group, "assembly": str(result.outdir), "arch": options.arch,
                       "memory_mb": options.memory_mb, "timeout_s": options.timeout_s,
                       "package_format": options.package_format, "template": str(result.template_path),
-                      "deployed_at": datetime.now(UTC).isoformat(timespec="seconds")})
+                      "deployed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                      **deployment_facts(options, outputs)})
     return outputs
 
 

@@ -26,8 +26,13 @@ def synth_json(name: str, result, region: str | None) -> dict:
 
 
 def deploy_json(name: str, outputs, record: dict) -> dict:
-    """`infer deploy`: what was deployed and where, from the stack's outputs and the saved record."""
-    return {"name": name, "url": outputs.url, "auth": outputs.auth, "function_name": outputs.function_name,
-            "log_group": outputs.log_group, "stack": record.get("stack"), "region": record.get("region"),
-            "template": record.get("template"), "assembly": record.get("assembly"), "arch": record.get("arch"),
-            "memory_mb": record.get("memory_mb"), "package_format": record.get("package_format")}
+    """`infer deploy`: what was deployed and where, from the stack's outputs and the saved record (with the
+    SnapStart qualifier to bench, and the queue, bucket and output when there are sources)."""
+    answer = {"name": name, "url": outputs.url, "auth": outputs.auth, "function_name": outputs.function_name,
+              "log_group": outputs.log_group, "stack": record.get("stack"), "region": record.get("region"),
+              "template": record.get("template"), "assembly": record.get("assembly"), "arch": record.get("arch"),
+              "memory_mb": record.get("memory_mb"), "package_format": record.get("package_format")}
+    for key in ("function_url", "snapstart", "qualifier", "bench", "queue", "bucket", "output"):
+        if key in record:
+            answer[key] = record[key]
+    return answer

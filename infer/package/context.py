@@ -18,7 +18,7 @@ from infer.staging import stage_runtime
 from . import PackageError
 from .dockerfile import ImageSpec, check_environment, render_dockerfile, render_dockerignore
 from .model import ModelFiles, model_files, sha256_of
-from .requirements import RIC_PACKAGES, RUNTIME_PACKAGES, installed_size_bytes, pins, render_requirements
+from .requirements import RIC_PACKAGES, RUNTIME_PACKAGES, SOURCE_PACKAGES, closure, installed_size_bytes, pins, render_requirements
 
 ARCHITECTURES = contract.ARCHITECTURES
 PYTHONS = contract.PYTHON_VERSIONS
@@ -68,11 +68,12 @@ def prepare_out(out: Path) -> None:
 def write_context(model: str | Path, out: str | Path, arch: str = contract.DEFAULT_ARCH, python: str = contract.DEFAULT_PYTHON,
                   base_image: str | None = None, environment: dict[str, str] | None = None,
                   ca_bundle: str | Path | None = None, strategy: str | None = None,
-                  artifact: str | None = None) -> PackageResult:
+                  artifact: str | None = None, sources: bool = False) -> PackageResult:
     """Write the build context for `model` into `out` and return what the image will hold.
 
     `strategy` (lazy, prefetch, eager) and `artifact` (onnx, or ort: converted here and opened
-    memory-mapped) default to what the cold-start sweep found best for the model's size.
+    memory-mapped) default to what the cold-start sweep found best for the model's size. `sources` adds
+    boto3 (and what it requires), for a function fed by a queue or a bucket or writing results to S3/SQS.
     """
     check_options(arch, python, base_image)
     environment = dict(environment or {})
@@ -97,9 +98,12 @@ def write_context(model: str | Path, out: str | Path, arch: str = contract.DEFAU
             shutil.copy2(path, model_dir / path.name)
     environment.setdefault(contract.LOAD_STRATEGY, load.strategy)
     packages = RUNTIME_PACKAGES if base_image is None else RUNTIME_PACKAGES + ric_closure()
+    if sources:
+        packages += tuple(name for name in closure(SOURCE_PACKAGES) if name not in packages)
     requirements = pins(packages)
     comment = ("pinned to the versions infer was tested with; installed --no-deps "
-               "(the runtime imports numpy and onnxruntime only)")
+               "(the runtime imports numpy and onnxruntime" + (", and boto3 for queue and bucket events)" if sources
+                                                              else " only)"))
     (out / "requirements.txt").write_text(render_requirements(requirements, comment))
     if ca_bundle is not None:
         shutil.copy2(ca_bundle, out / "ca-bundle.crt")

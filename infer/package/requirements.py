@@ -8,7 +8,29 @@ RUNTIME_PACKAGES = ("numpy", "onnxruntime")  # what infer/runtime imports; their
 # no wheel for the target (e.g. numpy 2.3+ needs glibc 2.28; Lambda's python3.11 runs on glibc 2.26).
 RUNTIME_RANGES = {"numpy": ">=1.26", "onnxruntime": ">=1.20"}
 RIC_PACKAGES = ("awslambdaric",)  # only where the base image has no Runtime Interface Client
+# Only for a function fed by an SQS queue or an S3 bucket, or writing its results to S3 or SQS (the runtime imports
+# boto3 when such an event arrives). Lambda's managed Python runtimes include boto3, the container images do not.
+SOURCE_PACKAGES = ("boto3",)
 WHEEL_MACHINES = {"arm64": "aarch64", "x86_64": "x86_64"}  # Lambda's architectures as wheel platform tags spell them
+
+
+def closure(names) -> tuple[str, ...]:
+    """`names` and every package they require (whatever the markers say; extras left out), as installed here."""
+    seen: list[str] = []
+    todo = list(names)
+    while todo:
+        name = todo.pop(0)
+        if name.lower() in (n.lower() for n in seen):
+            continue
+        seen.append(name)
+        for requirement in metadata.requires(name) or []:
+            if "extra ==" in requirement:
+                continue
+            required = requirement.split(";")[0].strip()
+            for stop in "<>=!~[ (":
+                required = required.split(stop)[0]
+            todo.append(required)
+    return tuple(seen)
 
 
 def pins(packages) -> dict[str, str]:

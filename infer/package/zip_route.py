@@ -17,6 +17,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from infer.load_choice import recommend
 from infer.runtime import contract
 from infer.staging import stage_runtime
 
@@ -113,9 +114,11 @@ def write_zip(root: Path, out: Path) -> None:
 
 def package_zip(model: str | Path, out: str | Path, arch: str = contract.DEFAULT_ARCH, python: str = contract.DEFAULT_PYTHON,
                 environment: dict[str, str] | None = None, log=None, strategy: str | None = None,
-                glibc: tuple[int, int] | None = None) -> ZipResult:
+                glibc: tuple[int, int] | None = None, snapstart: bool = True) -> ZipResult:
     """The deployment zip; `glibc` replaces the managed runtime's (contract.RUNTIME_GLIBC) when the zip is meant
-    to run elsewhere, e.g. under the emulator on this machine."""
+    to run elsewhere, e.g. under the emulator on this machine. `snapstart`: the function will run with SnapStart
+    (the model is then loaded eagerly, into the snapshot); without it, the load strategy the cold-start sweep
+    recommends for the model's size."""
     check_options(arch, python)
     environment = dict(environment or {})
     if Path(model).suffix == ".ort":
@@ -164,9 +167,9 @@ def package_zip(model: str | Path, out: str | Path, arch: str = contract.DEFAULT
         write_zip(root, out)
     if files.verified:
         environment.setdefault(contract.VERIFY_SHA256, "off")  # checked above, and a zip cannot change once deployed
-    # The zip route deploys with SnapStart, which snapshots the environment after init: an eager load puts
-    # the loaded session in the snapshot, so a restored environment starts with the model ready.
-    environment.setdefault(contract.LOAD_STRATEGY, "eager")
+    # SnapStart snapshots the environment after init: an eager load puts the loaded session in the snapshot, so a
+    # restored environment starts with the model ready. Without it, init runs at every cold start.
+    environment.setdefault(contract.LOAD_STRATEGY, "eager" if snapstart else recommend(files.size_bytes).strategy)
     return ZipResult(out, unzipped, out.stat().st_size, compiled, requirements, environment)
 
 
