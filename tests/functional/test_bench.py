@@ -115,7 +115,8 @@ def test_function_bench_through_the_emulated_lambda_api(tmp_path):
 
 
 def test_sweep_script_in_reduced_form(tmp_path):
-    """benchmarks/cold_start_sweep.py end to end, on two small models and one cold sample each."""
+    """benchmarks/cold_start_sweep.py end to end, on two small models and one cold sample each, with its summary
+    of the ratios the targets are stated in."""
     result = subprocess.run(
         [INFER.replace("/infer", "/python"), str(ROOT / "benchmarks" / "cold_start_sweep.py"), "--sizes", "0.1,1",
          "--cold", "1", "--warm", "2", "--out", str(tmp_path), "--plot", str(tmp_path / "sweep.png")],
@@ -125,6 +126,9 @@ def test_sweep_script_in_reduced_form(tmp_path):
     sizes = sorted({r["model_bytes"] for r in results})
     assert len(sizes) == 2 and 8 < sizes[1] / sizes[0] < 12, f"both sizes were measured: {sizes}"
     assert (tmp_path / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+    assert {r["kind"] for r in results} == {"infer", "floor", "typical", "naive"}
+    table = [line for line in result.stdout.splitlines() if line.startswith("| mlp_")]
+    assert len(table) == 2 and all(line.count("|") == 16 and "prefetch .ort" in line for line in table), result.stdout
 
 
 def test_missing_bench_extra_is_refused_before_any_sample(monkeypatch):
