@@ -45,8 +45,12 @@ def client(service: str, region: str = ""):
         return found
     with _clients_lock:
         if key not in _clients:
-            import boto3
-            from botocore.config import Config
+            try:
+                import boto3
+                from botocore.config import Config
+            except ImportError:
+                raise OutputError("boto3 is not installed in this function, and SQS and S3 events need it (Lambda's "
+                                  "managed Python runtimes include it; an image must add it)") from None
 
             config = Config(retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=PUT_THREADS + 2,
                             connect_timeout=5, read_timeout=30)

@@ -65,9 +65,9 @@ def handle(event: dict, context, cold_start: bool) -> dict:
     elif kinds == ["aws:s3"]:
         source = "s3"
     else:
-        what = ", ".join(kinds) if records else "no records at all"
+        what = f"its records come from {', '.join(kinds)}" if records else "its Records list is empty"
         message = (f"unrecognised event: infer serves function URL, direct invoke, SQS (aws:sqs) and S3 (aws:s3) "
-                   f"events; this event's records come from {what}")
+                   f"events; {what}")
         log(message)
         raise EventSourceError(message)
     run = Run(source)
@@ -201,7 +201,12 @@ class Run:
             else:
                 pending.append(item)
         self.items = pending
-        self.read_objects(list({item.result_id: item for item in reversed(pending) if item.bucket}.values()))
+        try:
+            self.read_objects(list({item.result_id: item for item in reversed(pending) if item.bucket}.values()))
+        except output.OutputError as exc:  # no boto3
+            for item in pending:
+                self.fail(item, str(exc))
+            return
         jobs, by_id = [], {}
         for item in pending:
             if item.result_id in self.failures or item.result_id in by_id:
@@ -215,7 +220,11 @@ class Run:
         results, failures, self.inference_ms, self.session_runs = batch.run(jobs, model)
         for result_id, reason in failures.items():
             self.fail(by_id[result_id], reason)
-        for result_id, reason in destination.write(results).items():
+        try:
+            unwritten = destination.write(results)
+        except output.OutputError as exc:  # no boto3
+            unwritten = dict.fromkeys(results, str(exc))
+        for result_id, reason in unwritten.items():
             self.fail(by_id[result_id], reason)
         for item in pending:  # an object named twice in one event shares the fate of its first mention
             if item.result_id in self.failures and item.owner is not None:

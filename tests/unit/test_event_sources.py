@@ -242,6 +242,15 @@ def test_bad_output_setting_fails_every_record_in_one_line(aws, monkeypatch, cap
     assert len(err) == len(event["Records"]) and all("INFER_OUTPUT must be s3://bucket/prefix/" in line for line in err)
 
 
+def test_without_boto3_every_record_fails_in_one_line(aws, monkeypatch, capfd):
+    monkeypatch.setitem(sys.modules, "boto3", None)  # as if not installed: importing it raises ImportError
+    output.reset_clients()
+    event = load_event("sqs_batch.json")
+    assert len(handler(event)["batchItemFailures"]) == len(event["Records"])
+    err = capfd.readouterr().err
+    assert err.count("boto3 is not installed in this function") == len(event["Records"]) and "Traceback" not in err
+
+
 def test_model_that_cannot_load_fails_every_record(aws, use_model, tmp_path, capfd):
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"not a model")
