@@ -398,6 +398,25 @@ def test_s3_notifications_through_sqs_and_the_test_event(aws, capfd):
     assert failed == [{"itemIdentifier": event["Records"][0]["messageId"]}], "a missing object fails its message only"
 
 
+def test_notifications_moto_sends_through_a_queue(aws, moto_url):
+    """S3 -> SQS -> Lambda as the local emulator delivers it: moto's own notification messages, test event included."""
+    s3, buckets = aws
+    sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=moto_url)
+    url = sqs.create_queue(QueueName=f"notes-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3.put_bucket_notification_configuration(Bucket=buckets["input"], NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]})
+    key = "in/a b+c ü.csv"
+    s3.put_object(Bucket=buckets["input"], Key=key, Body=b"5.1,3.5,1.4,0.2\n")
+    template = load_event("sqs_batch.json")["Records"][0]
+    records = [{**template, "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                "md5OfBody": m["MD5OfBody"], "eventSourceARN": arn}
+               for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
+    assert any("s3:TestEvent" in r["body"] for r in records) and len(records) == 2
+    assert handler({"Records": records}) == {"batchItemFailures": []}
+    assert sorted(objects(s3, buckets["output"])) == [f"results/{key}.json"]
+
+
 @pytest.mark.parametrize("event", [
     {"Records": [{"eventSource": "aws:dynamodb", "eventName": "INSERT", "dynamodb": {}}]},
     {"Records": [{"eventSource": "aws:sqs", "messageId": "a", "body": "{}"}, {"eventSource": "aws:s3"}]},
