@@ -142,8 +142,9 @@ class QueuePoller:
         return self
 
     def stop(self, drain_s: float) -> None:
-        """Stop receiving; wait up to `drain_s` for batches being invoked. A long poll still waiting is left:
-        whatever it receives stays in flight and reappears after the visibility timeout."""
+        """Stop receiving; wait up to `drain_s` for batches being invoked. Long polls still waiting, and batches
+        still being gathered, are left: what they received is never deleted, and reappears after the visibility
+        timeout."""
         self._stopping.set()
         with self._idle:
             self._idle.wait_for(lambda: self._in_flight == 0, timeout=drain_s)
@@ -181,14 +182,7 @@ class QueuePoller:
                 if left_s <= 0:
                     break
                 wait_s = min(self.long_poll_s, int(left_s))  # whole seconds: SQS takes no fractions
-            with self._lock:
-                self._in_flight += 1  # from here, received messages are this poller's to handle
-            try:
-                received = self._receive(wanted, wait_s)
-            finally:
-                with self._idle:
-                    self._in_flight -= 1
-                    self._idle.notify_all()
+            received = self._receive(wanted, wait_s)
             if received:
                 batch += received
                 if window_ends is None:
@@ -220,7 +214,9 @@ class QueuePoller:
         if overflow:
             self._release(overflow)
         ids = [record["messageId"] for record in records]
+        started = time.monotonic()
         invocation = self.invoke(json.dumps({"Records": records}).encode())
+        took_s = time.monotonic() - started
         outcome = str(invocation.outcome)
         head = f"queue {self.source.name}: batch of {len(records)} (request {invocation.request_id})"
         if outcome == "ok":
@@ -244,6 +240,9 @@ class QueuePoller:
                          f"moved to {target} by the queue at its next receive: {', '.join(last)}")
         if overflow:
             parts.append(f"{len(overflow)} over the 6 MB payload limit made visible again")
+        if took_s > self.source.visibility_timeout_s:
+            parts.append(f"it took {took_s:.1f} s, longer than the visibility timeout: its messages may have been "
+                         "received again meanwhile (raise --visibility-timeout)")
         self.log(f"{head}: " + "; ".join(parts))
         if outcome == "throttled":
             self._stopping.wait(ERROR_PAUSE_S)  # back off, as Lambda's pollers do when the function is throttled
