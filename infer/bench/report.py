@@ -60,8 +60,8 @@ def _cpu_model() -> str:
 
 VARIANT_COLUMNS = [("variant", 46), ("cold", 8), ("x floor", 9), ("x typical", 10), ("init", 8), ("wait", 8),
                    ("1st inf", 9), ("warm p50", 10), ("p90", 8), ("p99", 8)]
-FUNCTION_COLUMNS = [("memory", 7), ("cold", 9), ("init", 9), ("restore", 9), ("duration", 10), ("warm", 8),
-                    ("warm dur", 10), ("URL rt", 8), ("$/1M req", 10), ("not cold", 10)]
+FUNCTION_COLUMNS = [("memory", 7), ("cold", 9), ("init", 9), ("restore", 9), ("billed rst", 11), ("duration", 10),
+                    ("warm", 8), ("warm dur", 10), ("URL rt", 8), ("$/1M req", 10), ("not cold", 10)]
 
 
 def function_table(measured: dict) -> str:
@@ -69,11 +69,14 @@ def function_table(measured: dict) -> str:
     rows = []
     for r in measured["results"]:
         cost = r["cost_per_million_usd"]
-        rows.append([str(r["memory_mb"]), *(_f(median(r[key]), 1) for key in (
-            "cold_ms", "init_ms", "restore_ms", "duration_ms", "warm_ms", "warm_duration_ms", "url_ms")),
-            _f(cost, 2), str(r["not_cold"])])
-    return (f"{measured['function']}: medians in ms (cold: client round trip of an invoke needing a new environment)\n"
-            + render(FUNCTION_COLUMNS, rows))
+        rows.append([str(r["memory_mb"]), *(_f(median(r.get(key, [])), 1) for key in (
+            "cold_ms", "init_ms", "restore_ms", "billed_restore_ms", "duration_ms", "warm_ms", "warm_duration_ms",
+            "url_ms")), _f(cost, 2), str(r["not_cold"])])
+    target = measured["function"] + (f":{measured['qualifier']}" if measured.get("qualifier") else "")
+    clones = ("; cold samples on clones of it published for the purpose, warm ones on it"
+              if measured.get("qualifier") else "")
+    return (f"{target}: medians in ms (cold: client round trip of an invoke needing a new environment; restore: "
+            f"SnapStart's Restore Duration, init: Init Duration{clones})\n" + render(FUNCTION_COLUMNS, rows))
 
 
 def table(measured: list[dict]) -> str:

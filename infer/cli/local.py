@@ -97,7 +97,7 @@ def bench(
     strategies: Annotated[str, typer.Option(help="Load strategies to measure: lazy, prefetch, eager.")] = "lazy,prefetch,eager",
     formats: Annotated[str, typer.Option(help="Artifact formats to measure: onnx, ort (memory-mapped).")] = "onnx,ort",
     baselines: Annotated[bool, typer.Option("--baselines/--no-baselines", help="Also measure the floor and the typical FastAPI + Mangum function.")] = True,
-    memory: Annotated[str, typer.Option(help="Function memory in MB; with --function a list such as 1024,2048,4096 to sweep.")] = "2048",
+    memory: Annotated[str | None, typer.Option(help="Function memory in MB (default 2048); with --function a list such as 1024,2048,4096 to sweep (not with --qualifier: a published version's memory is fixed).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write every raw sample and the configuration here.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write a PNG: cold-start phases per variant (and against model size).")] = None,
     function: Annotated[str | None, typer.Option(help="Measure a deployed function through the Lambda API instead of local models.")] = None,
@@ -106,16 +106,27 @@ def bench(
     endpoint_url: Annotated[str | None, typer.Option(help="With --function: Lambda API endpoint (e.g. `infer serve`'s).")] = None,
     region: Annotated[str | None, typer.Option(help="With --function: AWS region.")] = None,
     profile: Annotated[str | None, typer.Option(help="With --function: AWS profile.")] = None,
+    qualifier: Annotated[str | None, typer.Option(help="With --function: a published version or alias (SnapStart runs only on those): cold samples on clones of it (Restore Duration under SnapStart), warm ones on it.")] = None,
 ):
     """Measure cold and warm starts: locally through the emulator (page cache evicted before each cold
     start), or, with --function, a deployed function through the Lambda API."""
     from infer.bench import BenchError, run
 
     try:
-        memories = run.parse_memories(memory)
+        memories = run.parse_memories(memory or "2048")
         if cold < 1 or warm < 0:
             raise BenchError("--cold must be at least 1 and --warm at least 0", 2)
-        if function:
+        if qualifier is not None and not function:
+            raise BenchError("--qualifier needs --function", 2)
+        if function and qualifier and qualifier != "$LATEST":
+            if memory is not None:
+                raise BenchError(f"--memory does not apply with --qualifier {qualifier}: a published version's memory "
+                                 "size is fixed (it is measured at its own)", 2)
+            from infer.bench import aws
+
+            aws.bench_qualified(function, qualifier, _payload(data, input, f"the request to invoke {function} with"),
+                                cold, warm, endpoint_url, region, profile, json_out, echo=typer.echo)
+        elif function:
             run.function(function, _payload(data, input, f"the request to invoke {function} with"), cold, warm,
                          memories, endpoint_url, region, profile, json_out, echo=typer.echo)
         elif len(memories) > 1:
