@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 from aws_lambda_powertools.utilities.parser.models import S3Model, SqsModel
 
-from helpers import EVENTS, MODELS, ROOT
-from infer.runtime import contract, output, sources
+from helpers import EVENTS, MODELS, ROOT, make_model
+from infer.runtime import batch, contract, output, sources
+from infer.runtime.errors import BadRequest
 from infer.runtime.handler import handler
 
 IRIS_ROW = [5.1, 3.5, 1.4, 0.2]
@@ -525,3 +526,24 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("boto3", "
     loaded = json.loads(out.stdout.splitlines()[-1])
     assert not [m for m in loaded if m.startswith(("boto3", "botocore"))], loaded
     assert "infer.runtime.sources" not in loaded and "infer.runtime.output" not in loaded
+
+
+def test_s3_notifications_through_sns_are_unwrapped():
+    inner = load_event("s3_object_created.json")
+    envelope = {"Type": "Notification", "MessageId": "x", "TopicArn": "arn:aws:sns:us-east-1:123456789012:t",
+                "Message": json.dumps(inner)}
+    assert sources.s3_notification(json.dumps(envelope)) == inner["Records"]
+    assert sources.s3_notification(json.dumps({"instances": [IRIS_ROW]})) is None
+    assert sources.s3_notification(json.dumps({"Records": [{"eventSource": "aws:sqs"}]})) is None
+
+
+def test_an_array_object_for_a_model_of_two_inputs_is_refused(use_model, tmp_path):
+    from onnx import TensorProto, helper
+
+    path = make_model(tmp_path / "two.onnx", [("a", TensorProto.FLOAT, [None, 2]), ("b", TensorProto.FLOAT, [None, 2])],
+                      [("sum", TensorProto.FLOAT, [None, 2])], [helper.make_node("Add", ["a", "b"], ["sum"])])
+    model = use_model(path).get()
+    with pytest.raises(BadRequest, match="a .npy object holds one array, but this model has 2 inputs \\('a', 'b'\\)"):
+        batch.decode_rows("k", np.ones((1, 2)), model, ".npy")
+    job = batch.decode_body("k", json.dumps({"instances": [{"a": [1, 2], "b": [3, 4]}]}).encode(), model)
+    assert batch.run([job], model)[0] == {"k": '{"predictions":[[4.0,6.0]]}'}
