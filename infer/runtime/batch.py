@@ -1,4 +1,4 @@
-"""Many prediction requests run as few `session.run` calls as their shapes allow.
+"""Many prediction requests run as few `session.run` calls as their shapes allow; .npy and .csv objects as rows.
 
 Each request (an SQS message body, an S3 object) is decoded as POST /predict (KServe V1) or POST
 /v2/models/{name}/infer (Open Inference Protocol, JSON) would decode it. Requests whose feeds can be
@@ -13,6 +13,8 @@ the same body would get.
 
 from __future__ import annotations
 
+import csv
+import io
 import time
 from typing import TYPE_CHECKING
 
@@ -177,3 +179,43 @@ def _run_stacked(group: list[Job], model: Model, results: dict[str, str], totals
 def one_line(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= 300 else text[:297] + "..."
+
+
+def load_npy(data: bytes) -> np.ndarray:
+    try:
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+    except Exception as exc:  # numpy's format errors: ValueError, EOFError, OSError, ...
+        raise BadRequest(f"the object is not a readable .npy array: {one_line(str(exc)) or type(exc).__name__}") from None
+    if not isinstance(array, np.ndarray):
+        raise BadRequest("the object is a .npz archive; infer reads one array per .npy object")
+    return array
+
+
+def load_csv(data: bytes) -> np.ndarray:
+    """Numeric rows, comma-separated, one instance per row. The first row is a header, and skipped, when any of
+    its fields is not a number; every other row must be all numbers, as many as the first. Blank lines are skipped."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise BadRequest("the .csv object is not UTF-8 text") from None
+    rows = [row for row in csv.reader(io.StringIO(text)) if any(field.strip() for field in row)]
+    if rows and not all(is_number(field) for field in rows[0]):
+        rows = rows[1:]
+    if not rows:
+        raise BadRequest("the .csv object has no rows of numbers")
+    width = len(rows[0])
+    for index, row in enumerate(rows):
+        if len(row) != width:
+            raise BadRequest(f".csv row {index + 1} (after any header) has {len(row)} fields; the first has {width}")
+        bad = next((field for field in row if not is_number(field)), None)
+        if bad is not None:
+            raise BadRequest(f".csv row {index + 1} (after any header) has {bad.strip()[:40]!r}, which is not a number")
+    return np.array([[float(field) for field in row] for row in rows], dtype=np.float64)
+
+
+def is_number(field: str) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True

@@ -14,16 +14,12 @@ boto3 with it, is imported only then. Steps for one event:
 Every failure is logged as one line naming the message or object and the reason; one EMF line per event.
 """
 
-import csv
-import io
 import json
 import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import unquote_plus
-
-import numpy as np
 
 from . import batch, contract, metrics, output
 from .errors import BadRequest, InferError
@@ -303,48 +299,8 @@ def decode(item: Item, model) -> batch.Job:
     if not item.bucket or item.key.lower().endswith(".json"):
         return batch.decode_body(item.result_id, item.body, model)
     if item.key.lower().endswith(".npy"):
-        return batch.decode_rows(item.result_id, load_npy(item.body), model, ".npy")
-    return batch.decode_rows(item.result_id, load_csv(item.body), model, ".csv")
-
-
-def load_npy(data: bytes) -> np.ndarray:
-    try:
-        array = np.load(io.BytesIO(data), allow_pickle=False)
-    except Exception as exc:  # numpy's format errors: ValueError, EOFError, OSError, ...
-        raise BadRequest(f"the object is not a readable .npy array: {batch.one_line(str(exc)) or type(exc).__name__}") from None
-    if not isinstance(array, np.ndarray):
-        raise BadRequest("the object is a .npz archive; infer reads one array per .npy object")
-    return array
-
-
-def load_csv(data: bytes) -> np.ndarray:
-    """Numeric rows, comma-separated, one instance per row. The first row is a header, and skipped, when any of
-    its fields is not a number; every other row must be all numbers, as many as the first. Blank lines are skipped."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise BadRequest("the .csv object is not UTF-8 text") from None
-    rows = [row for row in csv.reader(io.StringIO(text)) if any(field.strip() for field in row)]
-    if rows and not all(is_number(field) for field in rows[0]):
-        rows = rows[1:]
-    if not rows:
-        raise BadRequest("the .csv object has no rows of numbers")
-    width = len(rows[0])
-    for index, row in enumerate(rows):
-        if len(row) != width:
-            raise BadRequest(f".csv row {index + 1} (after any header) has {len(row)} fields; the first has {width}")
-        bad = next((field for field in row if not is_number(field)), None)
-        if bad is not None:
-            raise BadRequest(f".csv row {index + 1} (after any header) has {bad.strip()[:40]!r}, which is not a number")
-    return np.array([[float(field) for field in row] for row in rows], dtype=np.float64)
-
-
-def is_number(field: str) -> bool:
-    try:
-        float(field)
-    except ValueError:
-        return False
-    return True
+        return batch.decode_rows(item.result_id, batch.load_npy(item.body), model, ".npy")
+    return batch.decode_rows(item.result_id, batch.load_csv(item.body), model, ".csv")
 
 
 def json_kind(value) -> str:
