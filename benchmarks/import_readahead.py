@@ -2,6 +2,7 @@
 of it (on a thread, at process start) helps, with and without the model read as well.
 
     .venv/bin/python benchmarks/import_readahead.py [--runs 7] [--model benchmarks/out/mlp_400mb.onnx.data]
+        [--site DIR]   # numpy and onnxruntime from DIR instead (python -S, PYTHONPATH=DIR), e.g. on slowfs
 
 1. Records the files a cold import opens, in order (strace -f -e openat on one cold import).
 2. Cold and warm imports compared: wall time, major faults, blocks read (rusage) and what `fincore` finds
@@ -29,13 +30,16 @@ from infer.bench.cold import RUNTIME_PACKAGES, evict, package_dir, resident_byte
 PYTHON = sys.executable
 IMPORTS = "import numpy, onnxruntime"
 PACKAGES = [package_dir(p) for p in RUNTIME_PACKAGES]
+SITE: list[str] = []  # with --site: python -S, the packages from there
+ENV = dict(os.environ)
 QUOTA_US = round(2048 / 1769 * 100_000)
 
 # Runs first in the child: start the read-ahead thread, then import; prints the import's ms.
 CHILD = """
 import os, sys, threading, time
 start = time.perf_counter()
-lists = [[line for line in open(f).read().splitlines() if line] for f in sys.argv[1:] if not f.startswith("idle:")]
+lists = [[line for line in open(f).read().splitlines() if line] for f in sys.argv[1:] if f[:5] not in ("idle:", "par4:")]
+parallel = [line for f in sys.argv[1:] if f.startswith("par4:") for line in open(f[5:]).read().splitlines() if line]
 idle = [[line for line in open(f[5:]).read().splitlines() if line] for f in sys.argv[1:] if f.startswith("idle:")]
 def read(paths):
     null = os.open(os.devnull, os.O_WRONLY)
@@ -60,6 +64,13 @@ if lists:
     threading.Thread(target=read_all, daemon=True).start()
 if idle:
     threading.Thread(target=read_idle, daemon=True).start()
+if parallel:  # four threads take the files in order from one queue
+    queue = iter(parallel)
+    def take():
+        for path in queue:
+            read([path])
+    for _ in range(4):
+        threading.Thread(target=take, daemon=True).start()
 import numpy, onnxruntime
 print((time.perf_counter() - start) * 1000)
 """
@@ -69,7 +80,8 @@ def record_files(work: Path) -> list[str]:
     """The package files a cold import opens, in the order it opens them."""
     evict(PACKAGES)
     trace = work / "strace.txt"
-    subprocess.run(["strace", "-f", "-e", "trace=openat", "-o", str(trace), PYTHON, "-c", IMPORTS], check=True)
+    subprocess.run(["strace", "-f", "-e", "trace=openat", "-o", str(trace), PYTHON, *SITE, "-c", IMPORTS], check=True,
+                   env=ENV)
     roots = [str(p.resolve()) for p in PACKAGES if p]
     seen: dict[str, None] = {}
     for line in trace.read_text().splitlines():
@@ -104,8 +116,8 @@ class CpuShare:
 def child(lists: list[str], share: CpuShare) -> tuple[float, float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    out = subprocess.run([PYTHON, "-c", CHILD, *lists], capture_output=True, text=True, check=True,
-                         preexec_fn=share.enter)
+    out = subprocess.run([PYTHON, *SITE, "-c", CHILD, *lists], capture_output=True, text=True, check=True,
+                         preexec_fn=share.enter, env=ENV)
     wall_ms = (time.perf_counter() - start) * 1000
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall_ms, float(out.stdout.strip()), after.ru_majflt - before.ru_majflt
@@ -115,7 +127,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--model", type=Path, default=Path(__file__).parent / "out" / "mlp_400mb.onnx.data")
+    parser.add_argument("--site", type=Path, help="import numpy and onnxruntime from here (python -S)")
     args = parser.parse_args()
+    if args.site:
+        PACKAGES[:] = [args.site / "numpy", args.site / "numpy.libs", args.site / "onnxruntime"]
+        SITE.append("-S")
+        ENV["PYTHONPATH"] = str(args.site)
     work = Path(tempfile.mkdtemp(prefix="infer-imports-"))
     files = record_files(work)
     sizes = {f: os.path.getsize(f) for f in files}
@@ -124,7 +141,7 @@ def main() -> None:
     print(f"a cold import opens {len(files)} package files, {sum(sizes.values()) / 1e6:.1f} MB; "
           f"{len(libraries)} shared libraries, {sum(sizes[f] for f in libraries) / 1e6:.1f} MB")
     evict(PACKAGES)
-    subprocess.run([PYTHON, "-c", IMPORTS], check=True)
+    subprocess.run([PYTHON, *SITE, "-c", IMPORTS], check=True, env=ENV)
     resident = resident_bytes([Path(f) for f in files]) or 0
     print(f"resident after one cold import: {resident / 1e6:.1f} MB of them")
     lists = {"files": work / "files.txt", "libraries": work / "libraries.txt", "model": work / "model.txt",
@@ -136,6 +153,7 @@ def main() -> None:
     variants = {"warm (nothing evicted)": None, "cold, no read-ahead": [], "cold, files in import order": ["files"],
                 "cold, shared libraries only": ["libraries"], "cold, libraries largest first": ["by_size"],
                 "cold, model only": ["model"], "cold, files + model at idle I/O priority": ["files", "idle:model"],
+                "cold, files in import order, 4 threads": ["par4:files"],
                 "cold, files then model": ["files", "model"], "cold, model then files": ["model", "files"]}
     samples: dict[str, list] = {name: [] for name in variants}
     share = CpuShare()
@@ -144,7 +162,7 @@ def main() -> None:
             for name, chosen in variants.items():
                 if chosen is not None:
                     evict(PACKAGES + [args.model])
-                samples[name].append(child([("idle:" if c.startswith("idle:") else "") + str(lists[c.removeprefix("idle:")])
+                samples[name].append(child([c[:5] + str(lists[c[5:]]) if c[4:5] == ":" else str(lists[c])
                                             for c in chosen or []], share))
     finally:
         share.close()
