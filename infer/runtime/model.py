@@ -44,7 +44,7 @@ class Model:
         names = output_names or self.output_names
         outputs = dict(zip(names, session.run(names, feeds)))
         self.runs += 1
-        if self._prepack is not None:  # the first inference is done: build the prepacked session behind it
+        if self._prepack is not None and self.runs >= two_phase.START_AFTER_RUNS:  # past the cold start's request
             two_phase.begin_background(self)
         return outputs
 

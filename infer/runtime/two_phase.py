@@ -1,9 +1,10 @@
 """The two-phase session of an .ort model: serve at once from the memory-mapped session (no prepacking, created
 in a few ms), build the prepacked session (eager-.onnx warm speed) on a low-priority thread, and swap it in.
 
-1. The first inference on the memory-mapped session starts the builder (so the cold start's own inference
-   never shares the CPU with it). In Lambda a thread runs only while an invocation is in flight (or during
-   init): the build advances during later requests, at nice 19, and finishes after a few of them.
+1. The second inference on the memory-mapped session starts the builder, as it returns: the cold start's
+   request never shares the CPU with it (in the emulator's CPU share, starting it after the first inference
+   cost that request ~25 ms). In Lambda a thread runs only while an invocation is in flight (or during
+   init): the build advances during later requests, at nice 19, and finishes after some tens of them.
 2. Before building, the peak is checked: RSS now plus about the model's size (the prepacked weights are a
    copy in anonymous memory; the mapped file's pages are shared by both sessions). Past 90% of
    AWS_LAMBDA_FUNCTION_MEMORY_SIZE the swap is skipped, with one log line.
@@ -25,6 +26,7 @@ from .metrics import NAMESPACE
 from .warmup import sample_feeds
 
 LOW_PRIORITY_NICE = 19
+START_AFTER_RUNS = 2  # the builder starts as this inference returns
 MEMORY_SHARE = 0.9  # of the function's memory, the most the two sessions may take together
 
 
