@@ -137,7 +137,7 @@ class OnnxFunction(Construct):
         self.monitoring = None
         if settings.monitoring:
             self.monitoring = Monitoring(self, "Monitoring", self.function, settings.timeout_s,
-                                         settings.metrics_model, settings.alarm_topic_arn)
+                                         settings.metrics_model, settings.alarm_topic_arn, self.sources.dead_letters)
 
     def _depend_on_policy_only(self) -> None:
         """The function waits for its role's policy; the role itself it already references (cfn-lint W3005)."""

@@ -1,7 +1,8 @@
 """Alarms and a dashboard for an `OnnxFunction` (on unless `infer deploy --no-monitoring`).
 
 Alarms: any Errors, any Throttles, and p99 Duration above DURATION_ALARM_SHARE of the timeout, each over
-ALARM_PERIOD, sent to an SNS topic when one is given by ARN. The dashboard: Lambda's own metrics (Invocations,
+ALARM_PERIOD, sent to an SNS topic when one is given by ARN; with a queue source, any message waiting in its
+dead-letter queue (a request that failed every receive: it needs a look, and a redrive). The dashboard: Lambda's own metrics (Invocations,
 Errors, Throttles, Duration, ConcurrentExecutions) beside the runtime's EMF metrics (runtime/metrics.py).
 """
 
@@ -10,6 +11,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infer.runtime.metrics import NAMESPACE
@@ -23,7 +25,7 @@ EMF_COUNTS = ("ColdStart",)
 
 class Monitoring(Construct):
     def __init__(self, scope: Construct, construct_id: str, function: lambda_.Function, timeout_s: int,
-                 model: str, topic_arn: str | None = None):
+                 model: str, topic_arn: str | None = None, dead_letters: sqs.IQueue | None = None):
         super().__init__(scope, construct_id)
         name = function.function_name
         self.alarms = [
@@ -35,6 +37,11 @@ class Monitoring(Construct):
                         int(timeout_s * 1000 * DURATION_ALARM_SHARE),
                         f"{name}: p99 duration above {DURATION_ALARM_SHARE:.0%} of the {timeout_s} s timeout"),
         ]
+        if dead_letters is not None:
+            self.alarms.append(self._alarm(
+                "DeadLetters", dead_letters.metric_approximate_number_of_messages_visible(period=ALARM_PERIOD,
+                                                                                       statistic="Maximum"), 1,
+                f"{name}: queued requests failed every receive and wait in the dead-letter queue (redrive them once fixed)"))
         if topic_arn:
             topic = sns.Topic.from_topic_arn(self, "Topic", topic_arn)
             for alarm in self.alarms:

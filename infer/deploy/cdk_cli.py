@@ -126,6 +126,6 @@ def outputs_from_stack(stack: str, region: str | None, profile: str | None) -> O
         except ClientError:
             url = {}  # the stack made no URL (or the API does not know of it)
         return Outputs(url.get("FunctionUrl", ""), function_name, physical.get("AWS::Logs::LogGroup") or "",
-                       url.get("AuthType", "AWS_IAM") if url.get("FunctionUrl") else "")
+                       url.get("AuthType", "AWS_IAM"))
     except (BotoCoreError, ClientError) as exc:
         raise DeployError(f"cannot read stack {stack} back from CloudFormation: {exc}") from None

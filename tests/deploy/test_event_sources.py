@@ -113,6 +113,10 @@ def test_queue_with_a_dead_letter_queue_and_a_mapping_that_reports_partial_failu
     assert props["EventSourceArn"] == {"Fn::GetAtt": [main_id, "Arn"]} and "MaximumBatchingWindowInSeconds" not in props
     outputs = result.template["Outputs"]
     assert outputs["QueueUrl"]["Value"] == {"Ref": main_id} and outputs["DeadLetterQueueUrl"]["Value"] == {"Ref": dlq_id}
+    (dead_letter_alarm,) = [a["Properties"] for a in of_type(result, "AWS::CloudWatch::Alarm").values()
+                            if a["Properties"].get("Namespace") == "AWS/SQS"]
+    assert (dead_letter_alarm["MetricName"], dead_letter_alarm["Threshold"], dead_letter_alarm["Dimensions"]) == (
+        "ApproximateNumberOfMessagesVisible", 1, [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}])
     t.has_resource_properties("AWS::Lambda::Url", {"AuthType": "AWS_IAM"})  # the URL stays beside the queue
 
 

@@ -70,8 +70,12 @@ def test_outputs_file_is_parsed_or_refused():
     assert parse_outputs(text, "infer-x").auth == "NONE"
     with pytest.raises(DeployError, match="no 'infer-x'"):
         parse_outputs(json.dumps({"other": {}}), "infer-x")
-    with pytest.raises(DeployError, match="'FunctionUrl'"):
+    with pytest.raises(DeployError, match="'FunctionName'"):
         parse_outputs(json.dumps({"infer-x": {}}), "infer-x")
+    # a stack deployed with --no-url has no FunctionUrl (nor AuthType), but its queue and results
+    no_url = parse_outputs(json.dumps({"infer-x": {"FunctionName": "f", "LogGroupName": "g", "QueueUrl": "q",
+                                                   "Output": "s3://b/out/"}}), "infer-x")
+    assert (no_url.url, no_url.auth, no_url.queue_url, no_url.output) == ("", "", "q", "s3://b/out/")
     with pytest.raises(DeployError):
         parse_outputs("not json", "infer-x")
 

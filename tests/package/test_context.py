@@ -1,6 +1,7 @@
 """`infer package` (image route): the build context on disk, and the command's answers to bad input."""
 
 import hashlib
+import importlib.metadata
 import json
 import shutil
 import subprocess
@@ -47,6 +48,17 @@ def test_context_holds_the_runtime_model_and_pinned_requirements(tmp_path):
     assert 'ENV INFER_LOAD_STRATEGY="eager"' in (out / "Dockerfile").read_text()
     assert result.dependency_bytes > 10 * 2**20 and result.model_bytes == sum(
         (MODELS / n).stat().st_size for n in ("iris.onnx", "iris.json"))
+
+
+def test_sources_add_boto3_and_what_it_requires_pinned(tmp_path):
+    """For queue and bucket events (infer deploy --queue/--bucket sets it): the runtime imports boto3 then."""
+    result = package(str(MODELS / "iris.onnx"), "-o", str(tmp_path / "ctx"), "--sources")
+    assert result.returncode == 0, result.stderr
+    pins = dict(line.split("==") for line in (tmp_path / "ctx" / "requirements.txt").read_text().splitlines()
+                if not line.startswith("#"))
+    assert set(pins) == {"numpy", "onnxruntime", "boto3", "botocore", "s3transfer", "jmespath", "python-dateutil",
+                         "urllib3", "six"}
+    assert pins["boto3"] == importlib.metadata.version("boto3") and "boto3==" in result.stdout
 
 
 def test_other_base_pins_awslambdaric_too(tmp_path):
@@ -154,4 +166,6 @@ def test_zip_route_refuses_ort_and_image_only_options(tmp_path):
     result = package(str(ort_model), "--format", "zip", "-o", str(tmp_path / "x.zip"))
     assert result.returncode == 2 and "zip route packages an .onnx model" in result.stderr
     result = package(str(MODELS / "iris.onnx"), "--format", "zip", "--artifact", "ort", "-o", str(tmp_path / "x.zip"))
-    assert result.returncode == 2 and "--artifact are for the image route" in result.stderr
+    assert result.returncode == 2 and "--artifact and --sources are for the image route" in result.stderr
+    result = package(str(MODELS / "iris.onnx"), "--format", "zip", "--sources", "-o", str(tmp_path / "x.zip"))
+    assert result.returncode == 2 and "managed Python runtime already has boto3" in result.stderr
