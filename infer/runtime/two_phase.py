@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable
 
 from . import contract
-from .metrics import NAMESPACE
 from .warmup import sample_feeds
 
 LOW_PRIORITY_NICE = 19
@@ -142,6 +141,8 @@ def _emf(model: str, build_ms: float, runs: int, since_load_ms: float, stream=No
     """One EMF line: the swap happened, after how many runs and how long after the load, and the build's time."""
     if os.environ.get(contract.METRICS, "on").strip().lower() in contract.SWITCH_OFF:
         return
+    from .metrics import NAMESPACE  # here: metrics may import this package's modules without a cycle
+
     line = {
         "message": "prepacked session swapped in", "model": model, "runs_before_swap": runs,
         "since_load_ms": round(since_load_ms, 3), "PrepackBuildMs": round(build_ms, 3),
