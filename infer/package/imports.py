@@ -1,22 +1,26 @@
-"""The files the runtime's imports read, in the order they read them: recorded once by importing numpy and
-onnxruntime in a child interpreter, written beside the staged runtime as `import_files.txt`, and read ahead
-at process start by `infer.runtime.preload` (a cold import of the two reads ~75 MB from ~100 files: three
-large shared libraries and many small .pyc files that would otherwise be read one at a time).
+"""The files the runtime's imports read, in the order they read them: recorded once by importing the runtime
+(its handler, lazy strategy, no model: numpy, onnxruntime and infer.runtime) in a child interpreter,
+written beside the staged runtime as `import_files.txt`, and read ahead at process start by
+`infer.runtime.preload` (a cold import reads ~75 MB from ~110 files: three large shared libraries and
+many small .pyc files that would otherwise be read one at a time).
 
-Paths are relative to the directory that holds the package (site-packages, or the image's dependencies
-directory), so the list holds wherever the same wheels are installed. Files a target does not have
-(another Python or architecture) are skipped at run time.
+Paths are relative to the directory that holds the package (site-packages, the image's dependencies
+directory, the task root), so the list holds wherever the same wheels are installed. Files a target
+does not have (another Python or architecture) are skipped at run time.
 """
 
 import json
 import platform
 import subprocess
 import sys
+import tempfile
 from functools import cache
 from pathlib import Path
 
+from infer.staging import stage_runtime
+
 FILE_NAME = "import_files.txt"  # infer.runtime.preload.IMPORT_FILES reads it; a unit test keeps them equal
-PACKAGES = ("numpy", "numpy.libs", "onnxruntime")
+PACKAGES = ("numpy", "numpy.libs", "onnxruntime", "infer")
 
 # Run in a child: an audit hook sees every file Python opens (.py, .pyc); the shared libraries dlopen maps
 # are found in /proc/self/maps, checked at every import and open event so that they land in order.
@@ -44,7 +48,7 @@ def hook(event, args):
     finally:
         busy[0] = False
 sys.addaudithook(hook)
-import numpy, onnxruntime
+import infer.runtime.handler
 maps()
 print(json.dumps(order))
 """
@@ -52,18 +56,22 @@ print(json.dumps(order))
 
 @cache
 def record(python: str = sys.executable) -> tuple[str, ...]:
-    """The package files (relative to their package's parent directory) a cold `import numpy, onnxruntime`
-    reads with this interpreter, in order; empty where it cannot be recorded (no /proc)."""
-    out = subprocess.run([python, "-I", "-c", RECORDER], capture_output=True, text=True)
-    if out.returncode != 0:
-        return ()
-    relative = []
-    for path in json.loads(out.stdout):
-        parts = Path(path).resolve().parts
-        for index, part in enumerate(parts[:-1]):
-            if part in PACKAGES and Path(*parts[:index + 1]).is_dir():
-                relative.append(str(Path(*parts[index:])))
-                break
+    """The package files (relative to their package's parent directory) a cold import of the runtime reads with
+    this interpreter, in order; empty where it cannot be recorded (no /proc)."""
+    with tempfile.TemporaryDirectory(prefix="infer-imports-") as root:
+        stage_runtime(root)  # the runtime as the image holds it, compiled
+        environment = {"INFER_LOAD_STRATEGY": "lazy", "INFER_MODEL_PATH": "/nonexistent/model.onnx",
+                       "INFER_METRICS": "off", "PYTHONPATH": root, "PYTHONDONTWRITEBYTECODE": "1"}
+        out = subprocess.run([python, "-c", RECORDER], capture_output=True, text=True, env=environment, cwd=root)
+        if out.returncode != 0:
+            return ()
+        relative = []
+        for path in json.loads(out.stdout):
+            parts = Path(path).resolve().parts
+            for index, part in enumerate(parts[:-1]):
+                if part in PACKAGES and Path(*parts[:index + 1]).is_dir() and Path(path).is_file():
+                    relative.append(str(Path(*parts[index:])))
+                    break
     return tuple(dict.fromkeys(relative))
 
 

@@ -79,7 +79,8 @@ def import_files(listing: str | None = None) -> list[str]:
             relative = [line.strip() for line in f if line.strip()]
     except OSError:
         return []
-    bases: dict[str, str | None] = {}
+    package = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    bases: dict[str, str | None] = {"infer": package}  # this runtime's own files: where it was imported from
     found = []
     for path in relative:
         top = path.split("/", 1)[0]
