@@ -99,12 +99,24 @@ def read_outputs(path: Path, stack: str, region: str | None = None, profile: str
         return outputs_from_stack(stack, region, profile)
 
 
+# The logical IDs the sources' resources start with (cdk/infer_cdk: construct "Model", its "Sources"): the queue
+# and its dead-letter queue (physical ID: the queue URL), and the input bucket (physical ID: its name).
+SOURCE_IDS = ("ModelSourcesQueue", "ModelSourcesDeadLetters", "ModelSourcesInput")
+
+
+def _source_resource(by_logical_id: dict[str, str], start: str) -> str:
+    return next((physical for logical, physical in by_logical_id.items()
+                 if logical.startswith(start) and not logical.startswith(start + "Policy")), "")
+
+
 def outputs_from_stack(stack: str, region: str | None, profile: str | None) -> Outputs:
     """The stack's Outputs through the CloudFormation API; without them (a local AWS-compatible API may not
-    resolve outputs), the function and log group among the stack's resources, and the URL through Lambda."""
+    resolve outputs), the function, log group, queues and bucket among the stack's resources, and the URL and
+    INFER_OUTPUT through Lambda."""
     try:
         import boto3
         from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.parsers import ResponseParserError  # not a BotoCoreError: an API answering with a broken page
     except ImportError:
         raise DeployError("reading the stack back needs boto3: pip install 'infer[deploy]'") from None
     try:
@@ -121,11 +133,20 @@ def outputs_from_stack(stack: str, region: str | None, profile: str | None) -> O
             raise DeployError(f"stack {stack} has no Lambda function; see the CloudFormation console")
         aliases = [r.get("PhysicalResourceId") or "" for r in resources if r.get("ResourceType") == "AWS::Lambda::Alias"]
         qualifier = {"Qualifier": aliases[0].rsplit(":", 1)[-1]} if aliases else {}
+        lambda_client = session.client("lambda")
         try:
-            url = session.client("lambda").get_function_url_config(FunctionName=function_name, **qualifier)
+            url = lambda_client.get_function_url_config(FunctionName=function_name, **qualifier)
         except ClientError:
             url = {}  # the stack made no URL (or the API does not know of it)
+        by_logical_id = {r.get("LogicalResourceId") or "": r.get("PhysicalResourceId") or "" for r in resources}
+        try:
+            variables = lambda_client.get_function_configuration(FunctionName=function_name).get("Environment", {})
+        except ClientError:
+            variables = {}
         return Outputs(url.get("FunctionUrl", ""), function_name, physical.get("AWS::Logs::LogGroup") or "",
-                       url.get("AuthType", "AWS_IAM"))
-    except (BotoCoreError, ClientError) as exc:
+                       url.get("AuthType", "AWS_IAM"), queue_url=_source_resource(by_logical_id, SOURCE_IDS[0]),
+                       dead_letter_queue_url=_source_resource(by_logical_id, SOURCE_IDS[1]),
+                       input_bucket=_source_resource(by_logical_id, SOURCE_IDS[2]),
+                       output=(variables.get("Variables") or {}).get("INFER_OUTPUT", ""))
+    except (BotoCoreError, ClientError, ResponseParserError) as exc:
         raise DeployError(f"cannot read stack {stack} back from CloudFormation: {exc}") from None

@@ -389,6 +389,10 @@ def deployment_facts(options: DeployOptions, outputs: Outputs) -> dict:
                            else sources.DEFAULT_INPUT_PREFIX, "suffixes": list(options.suffixes)}
     if options.has_sources:
         facts["output"] = outputs.output
+        output = options.resolved_output()
+        if output is not None and output.in_stack_bucket and outputs.output.startswith("s3://"):
+            # kept when the stack is destroyed (their objects are the user's data), with the access-log bucket
+            facts["kept_buckets"] = [outputs.output[len("s3://"):].split("/", 1)[0]]
     return facts
 
 
@@ -442,5 +446,8 @@ def destroy(name: str, log=print, runner=run_cdk) -> str:
                           "with: aws cloudformation delete-stack --stack-name " + record["stack"])
     log(f"destroying stack {record['stack']}")
     runner(destroy_argv(["cdk"], assembly, record["stack"], record.get("profile")), log)
+    if record.get("kept_buckets"):
+        log(f"kept with their objects: {', '.join('s3://' + b for b in record['kept_buckets'])} and the stack's "
+            "access-log bucket (empty and delete them yourself when done)")
     state.forget(name)
     return record["stack"]

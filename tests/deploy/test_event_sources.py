@@ -3,12 +3,17 @@ the resources configured as AWS advises for Lambda's SQS poller and S3 notificat
 exactly those queues and prefixes, and bad combinations refused in one line before anything is packaged."""
 
 import json
+import os
+import shutil
+import subprocess
+import urllib.request
 
+import boto3
 import pytest
 from aws_cdk.assertions import Match, Template
 from typer.testing import CliRunner
 
-from helpers import MODELS
+from helpers import INFER, MODELS
 from infer.cli import app
 from infer.deploy import DeployError, deployer, report, state
 from infer.deploy.deployer import DEFAULT_RESERVED_CONCURRENCY, DeployOptions, deploy, synthesise
@@ -327,3 +332,54 @@ def test_deploy_records_the_queue_bucket_and_output_for_json(tmp_path):
     assert (answer["snapstart"], answer["qualifier"], answer["bench"]) == (False, None, "infer bench --function infer-iris-fn")
     requirements = (tmp_path / "d" / "package" / "context" / "requirements.txt").read_text()
     assert "boto3==" in requirements  # the image route: deploy asked the package for boto3
+
+
+def test_a_queue_and_bucket_stack_deploys_to_a_local_aws_api_and_is_read_back(moto_endpoint, tmp_path):
+    """The real CDK CLI against moto's server mode: the queue (redrive, 6x visibility), the mapping, the input
+    bucket under its name fixed in advance and INFER_OUTPUT are created, read back into the record and --json
+    without stack outputs (moto returns none), and the buckets outlive `infer destroy`. Without SnapStart: moto's
+    CloudFormation cannot resolve an alias as a Lambda permission's FunctionName. moto neither runs the function
+    nor applies the bucket's NotificationConfiguration, so no event flows here."""
+    urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST"), timeout=10)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ENDPOINT_URL=moto_endpoint, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+               AWS_REGION="us-east-1", AWS_CONFIG_FILE=str(tmp_path / "no-config"),
+               AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "no-credentials"), INFER_CONFIG_DIR=str(tmp_path / "config"))
+    for name in ("iris.onnx", "iris.json"):
+        shutil.copy2(MODELS / name, tmp_path / name)
+
+    def run(*argv):
+        done = subprocess.run(argv, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+                              stdin=subprocess.DEVNULL)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done
+
+    run("cdk", "bootstrap", "aws://123456789012/us-east-1")
+    answer = json.loads(run(INFER, "deploy", "iris.onnx", "--format", "zip", "--no-snapstart", "--queue",
+                            "--max-receives", "4", "--bucket", "new", "--region", "us-east-1", "-o", "out", "--json").stdout)
+
+    def client(service):
+        return boto3.client(service, endpoint_url=moto_endpoint, region_name="us-east-1", aws_access_key_id="testing",
+                            aws_secret_access_key="testing")
+
+    bucket = answer["bucket"]["name"]
+    assert bucket == f"{input_bucket_stem('infer-iris')}-123456789012-us-east-1"
+    assert answer["output"] == f"s3://{bucket}/out/"
+    assert client("s3").head_bucket(Bucket=bucket)
+    queue_name = answer["queue"]["url"].rsplit("/", 1)[1]
+    sqs = client("sqs")
+    attributes = sqs.get_queue_attributes(QueueUrl=sqs.get_queue_url(QueueName=queue_name)["QueueUrl"],
+                                          AttributeNames=["All"])["Attributes"]
+    assert attributes["VisibilityTimeout"] == "180" and json.loads(attributes["RedrivePolicy"])["maxReceiveCount"] == 4
+    assert json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"].endswith(
+        answer["queue"]["dead_letter_queue_url"].rsplit("/", 1)[1])
+    lambda_client = client("lambda")
+    (mapping,) = lambda_client.list_event_source_mappings()["EventSourceMappings"]
+    assert mapping["EventSourceArn"].endswith(":" + queue_name) and mapping["FunctionResponseTypes"] == [
+        "ReportBatchItemFailures"]
+    variables = lambda_client.get_function_configuration(FunctionName=answer["function_name"])["Environment"]["Variables"]
+    assert variables["INFER_OUTPUT"] == answer["output"]
+
+    destroyed = run(INFER, "destroy", "iris")
+    assert f"kept with their objects: s3://{bucket}" in destroyed.stdout
+    assert client("s3").head_bucket(Bucket=bucket)  # RemovalPolicy RETAIN: the user's objects stay
