@@ -383,3 +383,23 @@ def test_a_queue_and_bucket_stack_deploys_to_a_local_aws_api_and_is_read_back(mo
     destroyed = run(INFER, "destroy", "iris")
     assert f"kept with their objects: s3://{bucket}" in destroyed.stdout
     assert client("s3").head_bucket(Bucket=bucket)  # RemovalPolicy RETAIN: the user's objects stay
+
+
+def test_the_deploy_summary_names_the_queue_and_says_there_is_no_url(monkeypatch, tmp_path):
+    from infer.deploy.cdk_cli import Outputs
+
+    def deployed(model, options, out, log, confirm):
+        outputs = Outputs("", "infer-iris-fn", "/infer/iris", "", queue_url="https://sqs.eu-west-1.amazonaws.com/1/q",
+                          dead_letter_queue_url="https://sqs.eu-west-1.amazonaws.com/1/dlq", output="s3://r-1/out/")
+        state.save("iris", {"stack": "infer-iris", **deployer.deployment_facts(options, outputs)})
+        return outputs
+
+    monkeypatch.setattr(deployer, "deploy", deployed)
+    result = CliRunner().invoke(app, ["deploy", str(MODELS / "iris.onnx"), "--queue", "--no-url"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "No function URL (--no-url): send work to the queue or the bucket below, or invoke the function directly",
+        "  function infer-iris-fn, logs /infer/iris",
+        "  queue https://sqs.eu-west-1.amazonaws.com/1/q (dead letters: https://sqs.eu-west-1.amazonaws.com/1/dlq)",
+        "  results s3://r-1/out/",
+        "  measure: infer bench --function infer-iris-fn"]
