@@ -46,6 +46,7 @@ class Variant:
     packages: tuple = RUNTIME_PACKAGES
     default: bool = False
     import_files: bool = True  # infer's runtime: stage the list of files its imports read, as `infer package` does
+    environment: dict = field(default_factory=dict)  # more variables for infer's runtime
     samples: dict = field(default_factory=lambda: {"cold_ms": [], "warm_ms": [], "init": [], "load": [],
                                                    "first_inference": [], "model_load": [],
                                                    "model_resident_after_evict_bytes": []})
@@ -53,7 +54,7 @@ class Variant:
     def function(self, task_roots: dict, memory_mb: int) -> FunctionConfig:
         if self.kind == "infer":
             config = model_function(self.artifact, name="model", memory_mb=memory_mb,
-                                    environment={contract.LOAD_STRATEGY: self.strategy})
+                                    environment={contract.LOAD_STRATEGY: self.strategy, **self.environment})
             if self.import_files:
                 imports.write(Path(config.task_root) / "infer" / "runtime")
             return config
