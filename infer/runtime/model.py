@@ -4,6 +4,8 @@ The model's path and name come from the environment (`INFER_MODEL_PATH`, `INFER_
 manifest beside the model (`iris.onnx` -> `iris.json`) may give the name and class labels, and the
 sha256 of the model and its weights sidecars, which are checked before loading
 (`INFER_VERIFY_SHA256=off` skips that, for images whose files were checked when they were built).
+An .ort model is served memory-mapped at once and its prepacked session swapped in behind it
+(`INFER_PREPACK`, two_phase.py); before a SnapStart snapshot everything is done in init (snapstart.py).
 """
 
 import math
