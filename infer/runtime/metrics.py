@@ -10,7 +10,7 @@ import os
 import sys
 import time
 
-from . import contract
+from . import contract, snapstart
 
 NAMESPACE = "infer"
 _cold_start = True  # the first request of this execution environment
@@ -21,6 +21,11 @@ def take_cold_start() -> bool:
     global _cold_start
     cold, _cold_start = _cold_start, False
     return cold
+
+
+def take_restore() -> bool:
+    """True for the first request after a SnapStart restore (its line says "restore"), then False."""
+    return snapstart.take_restore()
 
 
 def reset_cold_start() -> None:
@@ -41,6 +46,7 @@ def record(request_id: str, path: str, status: int, model: str, cold_start: bool
         "status": status,
         "model": model,
         "cold_start": cold_start,
+        "restore": take_restore(),  # the first request after a SnapStart restore (not an init cold start)
         "ColdStart": 1 if cold_start else 0,
     }
     if inference_ms is not None:
