@@ -448,6 +448,7 @@ def destroy(name: str, log=print, runner=run_cdk) -> str:
     runner(destroy_argv(["cdk"], assembly, record["stack"], record.get("profile")), log)
     if record.get("kept_buckets"):
         log(f"kept with their objects: {', '.join('s3://' + b for b in record['kept_buckets'])} and the stack's "
-            "access-log bucket (empty and delete them yourself when done)")
+            "access-log bucket: empty and delete them yourself when done (deploying this name again needs the input "
+            "bucket gone: its name is fixed)")
     state.forget(name)
     return record["stack"]
