@@ -8,6 +8,7 @@ the same boto3 code runs here (`endpoint_url=http://127.0.0.1:PORT`) and against
   GET  /2021-10-31/functions/{name}/url           GetFunctionUrlConfig
   POST /2015-03-31/functions/{name}/versions      PublishVersion (`infer tune --function`, as Power Tuning does)
   DELETE /2015-03-31/functions/{name}?Qualifier=N DeleteFunction of a published version (not of the function)
+  POST /2015-03-31/functions/{name}/aliases       CreateAlias; GET/PUT/DELETE .../aliases/{alias}: Get/Update/DeleteAlias
 
 Served on 127.0.0.1 only and only when asked for (`infer serve --lambda-api-port`), to the processes of
 the user who runs it, with this server's own Host, signed with SigV4 (access.py says why; with `--auth
@@ -36,7 +37,7 @@ from .pool import Pool
 
 LOG_TAIL_BYTES = 4096
 LAMBDA_TASK_ROOT = "/var/task"  # where the function's code is on Lambda, shown instead of the staging directory
-ROUTE = re.compile(r"/(?P<api>2015-03-31|2021-10-31)/functions/(?P<name>[^/?]+)(?P<rest>/[a-z]+)?")
+ROUTE = re.compile(r"/(?P<api>2015-03-31|2021-10-31)/functions/(?P<name>[^/?]+)(?P<rest>/[a-z]+)?(?:/(?P<alias>[^/?]+))?")
 
 
 def _error(message: str) -> bytes:
@@ -106,8 +107,15 @@ class LambdaApiHandler(QuietHandler):
             ("GET", "2021-10-31", "/url"): lambda: self.send(200, json.dumps(self.server.url_config()).encode()),
             ("POST", "2015-03-31", "/versions"): lambda: self.send(201, json.dumps(self.server.publish()).encode()),
             ("DELETE", "2015-03-31", ""): self._delete,
+            ("POST", "2015-03-31", "/aliases"): lambda: self._alias("create", None),
+            ("GET", "2015-03-31", "/aliases"): lambda: self._alias("get", match["alias"]),
+            ("PUT", "2015-03-31", "/aliases"): lambda: self._alias("update", match["alias"]),
+            ("DELETE", "2015-03-31", "/aliases"): lambda: self._alias("delete", match["alias"]),
         }
         handler = handlers.get((self.command, match["api"], match["rest"] or ""))
+        if (match["alias"] and match["rest"] != "/aliases") or (
+                match["rest"] == "/aliases" and (self.command == "POST") == bool(match["alias"])):
+            handler = None  # only .../aliases/{alias} carries a name, and only POST .../aliases has none
         if handler is None:
             return self._fail(404, "UnknownOperationException", f"unknown operation {self.command} {path}")
         handler()
@@ -141,10 +149,39 @@ class LambdaApiHandler(QuietHandler):
                                    "errorType": invocation.error_type or "Runtime.Unknown"}).encode()
         self.send(200, self.server.as_on_lambda(body), headers)
 
+    def _alias(self, action: str, alias: str | None):
+        """CreateAlias, GetAlias, UpdateAlias, DeleteAlias: a name for a published version."""
+        try:
+            body = json.loads(self._body or b"{}")
+        except ValueError:
+            return self._fail(400, "InvalidParameterValueException", "the request body is not JSON")
+        alias = unquote(alias) if alias else body.get("Name") if isinstance(body, dict) else None
+        if action != "create" and alias not in self.server.aliases:
+            return self._fail(404, "ResourceNotFoundException", f"Alias not found: {alias}")
+        if action == "delete":
+            self.server.aliases.pop(alias, None)
+            return self.send(204, b"", content_type=None)
+        if action in ("create", "update"):
+            version = body.get("FunctionVersion", self.server.aliases.get(alias)) if isinstance(body, dict) else None
+            if not isinstance(alias, str) or not re.fullmatch(r"(?!^[0-9]+$)[a-zA-Z0-9-_]{1,128}", alias):
+                return self._fail(400, "InvalidParameterValueException", f"alias name {alias!r} is not valid")
+            if action == "create" and alias in self.server.aliases:
+                return self._fail(409, "ResourceConflictException", f"Alias already exists: {alias}")
+            if version not in self.server.versions:
+                return self._fail(400, "InvalidParameterValueException",
+                                  f"FunctionVersion must be a version published here; got {version!r}")
+            self.server.aliases[alias] = version
+        document = {"AliasArn": f"{self.server.pool.function.arn}:{alias}", "Name": alias,
+                    "FunctionVersion": self.server.aliases[alias], "Description": "", "RevisionId": "1"}
+        self.send(201 if action == "create" else 200, json.dumps(document).encode())
+
     def _delete(self):
         if self._version == "$LATEST":
             return self._fail(400, "InvalidParameterValueException", "this emulator deletes published versions only: "
                                                                       "give Qualifier=N; stop infer serve to remove the function")
+        if pointing := [a for a, v in self.server.aliases.items() if v == self._version]:
+            return self._fail(409, "ResourceConflictException", f"version {self._version} is the target of alias(es) "
+                                                                 f"{', '.join(pointing)}: delete or update them first")
         self.server.versions.pop(self._version, None)
         self.send(204, b"", content_type=None)
 
@@ -202,6 +239,7 @@ class LambdaApiServer(Server):
         self.variables: dict[str, str] = {}  # the function configuration's own variables, as Lambda reports them
         self.revision = 1
         self.versions: dict[str, dict] = {}  # published versions: their configuration when published
+        self.aliases: dict[str, str] = {}  # alias name -> the published version it points at
         self._published = 0
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -222,15 +260,15 @@ class LambdaApiServer(Server):
             name = fn.name + name[len(fn.arn):] if name.startswith(fn.arn) else ""
         base, _, suffix = name.partition(":")
         asked = {q for q in (suffix, qualifier) if q}
-        if base != fn.name or len(asked) > 1 or not asked <= {"$LATEST", *self.versions}:
-            known = ", ".join(["$LATEST", *self.versions])
+        if base != fn.name or len(asked) > 1 or not asked <= {"$LATEST", *self.versions, *self.aliases}:
+            known = ", ".join(["$LATEST", *self.versions, *self.aliases])
             return f"Function not found: {name or 'that ARN'} (this emulator serves {fn.arn}, versions {known})"
         return None
 
-    @staticmethod
-    def version_of(name: str, qualifier: str | None) -> str:
-        """The version a request names (after unknown_function has accepted it)."""
-        return qualifier or name.removeprefix("arn:").rpartition("function:")[2].partition(":")[2] or "$LATEST"
+    def version_of(self, name: str, qualifier: str | None) -> str:
+        """The version a request names, an alias resolved (after unknown_function has accepted it)."""
+        asked = qualifier or name.removeprefix("arn:").rpartition("function:")[2].partition(":")[2] or "$LATEST"
+        return self.aliases.get(asked, asked)
 
     def publish(self) -> dict:
         """PublishVersion: a snapshot of the configuration, served by fresh execution environments."""

@@ -97,3 +97,30 @@ def test_qualifier_refusals(api):
         result = run_infer("bench", *args, "--data", json.dumps(IRIS), env=CREDENTIALS)
         assert result.returncode != 0 and message in result.stderr and "Traceback" not in result.stderr, (
             args, result.stderr)
+
+
+def test_aliases_and_bench_of_an_alias(api, tmp_path):
+    """The `live` alias infer deploy puts the URL on: created, read, resolved by invokes and by the bench,
+    and a version an alias points at cannot be deleted."""
+    _, url = api
+    client = boto3.client("lambda", region_name="us-east-1", endpoint_url=url, aws_access_key_id="test",
+                          aws_secret_access_key="test")
+    version = client.publish_version(FunctionName="iris")["Version"]
+    assert client.create_alias(FunctionName="iris", Name="live", FunctionVersion=version)["FunctionVersion"] == version
+    assert client.get_alias(FunctionName="iris", Name="live")["FunctionVersion"] == version
+    answer = client.invoke(FunctionName="iris", Qualifier="live", Payload=json.dumps(IRIS))
+    assert answer["ExecutedVersion"] == version and "predictions" in json.loads(answer["Payload"].read())
+    with pytest.raises(botocore.exceptions.ClientError, match="ResourceConflictException"):
+        client.delete_function(FunctionName="iris", Qualifier=version)
+    with pytest.raises(botocore.exceptions.ClientError, match="ResourceConflictException"):
+        client.create_alias(FunctionName="iris", Name="live", FunctionVersion=version)
+    out = tmp_path / "alias.json"
+    result = run_infer("bench", "--function", "iris", "--qualifier", "live", "--endpoint-url", url,
+                       "--region", "us-east-1", "--cold", "2", "--warm", "3", "--data", json.dumps(IRIS),
+                       "--json", str(out), env=CREDENTIALS)
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(out.read_text())["results"]
+    assert row["warm_versions"] == [version] and len(row["init_ms"]) == 2 and row["not_cold"] == 0
+    client.delete_alias(FunctionName="iris", Name="live")
+    with pytest.raises(botocore.exceptions.ClientError, match="ResourceNotFoundException"):
+        client.get_alias(FunctionName="iris", Name="live")
