@@ -155,24 +155,26 @@ class LambdaApiHandler(QuietHandler):
             body = json.loads(self._body or b"{}")
         except ValueError:
             return self._fail(400, "InvalidParameterValueException", "the request body is not JSON")
-        alias = unquote(alias) if alias else body.get("Name") if isinstance(body, dict) else None
-        if action != "create" and alias not in self.server.aliases:
-            return self._fail(404, "ResourceNotFoundException", f"Alias not found: {alias}")
+        if not isinstance(body, dict):
+            return self._fail(400, "InvalidParameterValueException", "the request body must be a JSON object")
+        name = unquote(alias) if alias else body.get("Name")
+        if not isinstance(name, str) or not re.fullmatch(r"(?!^[0-9]+$)[a-zA-Z0-9-_]{1,128}", name):
+            return self._fail(400, "InvalidParameterValueException", f"alias name {name!r} is not valid")
+        if action != "create" and name not in self.server.aliases:
+            return self._fail(404, "ResourceNotFoundException", f"Alias not found: {name}")
         if action == "delete":
-            self.server.aliases.pop(alias, None)
+            self.server.aliases.pop(name, None)
             return self.send(204, b"", content_type=None)
         if action in ("create", "update"):
-            version = body.get("FunctionVersion", self.server.aliases.get(alias)) if isinstance(body, dict) else None
-            if not isinstance(alias, str) or not re.fullmatch(r"(?!^[0-9]+$)[a-zA-Z0-9-_]{1,128}", alias):
-                return self._fail(400, "InvalidParameterValueException", f"alias name {alias!r} is not valid")
-            if action == "create" and alias in self.server.aliases:
-                return self._fail(409, "ResourceConflictException", f"Alias already exists: {alias}")
-            if version not in self.server.versions:
+            version = body.get("FunctionVersion", self.server.aliases.get(name))
+            if action == "create" and name in self.server.aliases:
+                return self._fail(409, "ResourceConflictException", f"Alias already exists: {name}")
+            if not isinstance(version, str) or version not in self.server.versions:
                 return self._fail(400, "InvalidParameterValueException",
                                   f"FunctionVersion must be a version published here; got {version!r}")
-            self.server.aliases[alias] = version
-        document = {"AliasArn": f"{self.server.pool.function.arn}:{alias}", "Name": alias,
-                    "FunctionVersion": self.server.aliases[alias], "Description": "", "RevisionId": "1"}
+            self.server.aliases[name] = version
+        document = {"AliasArn": f"{self.server.pool.function.arn}:{name}", "Name": name,
+                    "FunctionVersion": self.server.aliases[name], "Description": "", "RevisionId": "1"}
         self.send(201 if action == "create" else 200, json.dumps(document).encode())
 
     def _delete(self):
