@@ -4,6 +4,7 @@ with boto3 — the same code path as against AWS."""
 import json
 import os
 import re
+import shutil
 import subprocess
 
 import pytest
@@ -20,7 +21,8 @@ def run_infer(*args, env=None) -> subprocess.CompletedProcess:
 
 def test_local_bench_writes_table_json_and_plot(tmp_path):
     out, png = tmp_path / "bench.json", tmp_path / "bench.png"
-    result = run_infer("bench", str(MODELS / "iris.onnx"), "--cold", "2", "--warm", "5",
+    model = shutil.copy(MODELS / "iris.onnx", tmp_path / "iris.onnx")  # a copy no other test reads: evictable
+    result = run_infer("bench", str(model), "--cold", "2", "--warm", "5",
                        "--strategies", "lazy,prefetch", "--formats", "onnx,ort", "--json", str(out), "--plot", str(png))
     assert result.returncode == 0, result.stderr
     assert "iris.onnx" in result.stdout and "x floor" in result.stdout
