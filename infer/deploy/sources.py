@@ -17,7 +17,6 @@ OUTPUT_VARIABLE = "INFER_OUTPUT"  # the runtime's variable (contract.OUTPUT once
 # SQS event source mapping and queue (AWS Lambda developer guide, "Lambda parameters for Amazon SQS event source
 # mappings" and "Creating and configuring an Amazon SQS event source mapping").
 VISIBILITY_TIMEOUT_FACTOR = 6  # AWS: the queue's visibility timeout at least six times the function's timeout
-MAX_VISIBILITY_TIMEOUT_S = 12 * 3600  # SQS's limit
 DEFAULT_BATCH_SIZE = 10  # Lambda's default, and the largest batch without a batching window
 MAX_BATCH_SIZE_WITHOUT_WINDOW = 10
 MAX_BATCH_SIZE = 10_000  # standard queues, with a batching window
@@ -58,11 +57,6 @@ class Output:
     @property
     def in_stack_bucket(self) -> bool:
         return self.kind == "s3" and self.bucket is None
-
-    def describe(self) -> str:
-        if self.kind == "sqs":
-            return self.queue_url
-        return f"s3://{self.bucket or '<stack bucket>'}/{self.prefix}"
 
 
 def _folder(prefix: str) -> str:
