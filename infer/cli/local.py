@@ -25,7 +25,7 @@ def serve(
     queue: Annotated[str | None, typer.Option(metavar="NAME", help="Also run the function on SQS batches from this queue, created in the local AWS API with a dead-letter queue NAME-dlq, and polled as Lambda's event source mapping polls (ReportBatchItemFailures).")] = None,
     bucket: Annotated[str | None, typer.Option(help="Also run the function on each object created in this bucket (under --prefix), asynchronously with Lambda's retries; the bucket is created in the local AWS API.")] = None,
     prefix: Annotated[str, typer.Option(help="With --bucket: only objects under this key prefix trigger the function.")] = "",
-    output: Annotated[str | None, typer.Option(help="With --queue/--bucket: where results go (INFER_OUTPUT), s3://bucket/prefix/ or a queue URL; default s3://infer-results/MODEL/. Never inside the input prefix.")] = None,
+    output: Annotated[str | None, typer.Option(help="With --queue/--bucket: where results go (INFER_OUTPUT): s3://bucket/prefix/ (the bucket is created if missing), or a queue URL whose queue is created by name in the local API; default s3://infer-results/MODEL/. Never inside the input prefix nor the input queue.")] = None,
     endpoint_url: Annotated[str | None, typer.Option(help="With --queue/--bucket: an AWS-compatible API that already runs (default: infer starts moto's server on 127.0.0.1 and stops it on exit).")] = None,
     batch_size: Annotated[int, typer.Option(help="With --queue: most messages per batch (1-10000).")] = 10,
     batching_window: Annotated[float, typer.Option(help="With --queue: seconds to keep gathering a batch after its first message (0: what one receive returns).")] = 0.0,

@@ -2,8 +2,9 @@
 
 1. The bucket's notification configuration (ObjectCreated:*, the prefix) sends each new object's event
    to an internal queue; the AWS API does this, as S3 does (sources.py sets it up).
-2. A poller receives those messages, skips S3's s3:TestEvent, and queues each S3 event for an
-   asynchronous invocation, as Lambda's own event queue holds an S3 trigger's events.
+2. A poller receives those messages, skips S3's s3:TestEvent, completes each S3 event where moto's
+   differs from S3's (as_lambda_delivers), and queues it for an asynchronous invocation, as Lambda's
+   own event queue holds an S3 trigger's events.
 3. Workers invoke the function through the emulator's pool. A function error, a timeout or a crash is
    retried twice, after `retry_delay_s` and then twice that (Lambda waits about one and two minutes);
    a throttle is retried after a pause without counting as an attempt, as Lambda does.
@@ -21,11 +22,12 @@ import itertools
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import quote_plus, unquote_plus
 
 from .queue_mapping import ERROR_PAUSE_S, LONG_POLL_S, RECEIVE_MAX, _one_line
 
@@ -51,6 +53,25 @@ class _Pending:
     label: str = field(compare=False)
     attempts: int = field(compare=False, default=0)  # invocations made so far (throttles not counted)
     finished: Callable[[], None] = field(compare=False, default=lambda: None)
+
+
+def as_lambda_delivers(event: dict) -> dict:
+    """The S3 event with the fields S3 sends and moto leaves out (who, from where, the request ids, the
+    sequencer), and keys encoded as S3 encodes them (moto also encodes "/"); what is there is kept."""
+    for record in event.get("Records", []):
+        if not isinstance(record, dict) or not isinstance(record.get("s3"), dict):
+            continue
+        record.setdefault("userIdentity", {"principalId": "AWS:INFERLOCAL"})
+        record.setdefault("requestParameters", {"sourceIPAddress": "127.0.0.1"})
+        record.setdefault("responseElements", {"x-amz-request-id": uuid.uuid4().hex[:16].upper(),
+                                               "x-amz-id-2": uuid.uuid4().hex})
+        bucket, item = record["s3"].get("bucket"), record["s3"].get("object")
+        if isinstance(bucket, dict):
+            bucket.setdefault("ownerIdentity", {"principalId": "INFERLOCAL"})
+        if isinstance(item, dict) and isinstance(item.get("key"), str):
+            item["key"] = quote_plus(unquote_plus(item["key"]), safe="/")
+            item.setdefault("sequencer", f"{time.time_ns():016X}")
+    return event
 
 
 def describe(event: dict) -> str:
@@ -163,7 +184,7 @@ class BucketTrigger:
             self.log(f"bucket {self.source.bucket}: a message on its events queue is not an S3 event; left there: "
                      f"{message.get('Body', '')[:200]}")
             return
-        self.submit(json.dumps(event).encode(), describe(event), delete)
+        self.submit(json.dumps(as_lambda_delivers(event)).encode(), describe(event), delete)
 
     # Asynchronous invocations
 

@@ -95,16 +95,16 @@ def _bucket_name(name: str) -> bool:
 
 
 def parse_output(location: str) -> tuple[str, str, str]:
-    """("s3", bucket, prefix) or ("sqs", queue URL, ""): what --output names; SourceError otherwise."""
-    if location.startswith("s3://"):
-        bucket, _, prefix = location[len("s3://"):].partition("/")
-        if not _bucket_name(bucket):
-            raise SourceError(f"--output s3://BUCKET/PREFIX/: {bucket!r} is not an S3 bucket name")
-        return "s3", bucket, prefix if not prefix or prefix.endswith("/") else prefix + "/"
-    if re.fullmatch(r"https?://[^/\s]+/[^/\s]+/[A-Za-z0-9_-]{1,80}", location):
-        return "sqs", location, ""
-    raise SourceError(f"--output must be s3://bucket/prefix/ or an SQS queue URL (http://host:port/account/queue); "
-                      f"got {location!r}")
+    """("s3", bucket, prefix) or ("sqs", queue URL, region): what --output names, by the runtime's own rule for
+    INFER_OUTPUT; SourceError otherwise."""
+    try:
+        return contract.output_target(location)
+    except ValueError as exc:
+        raise SourceError(f"--output: {exc}") from None
+
+
+def queue_name_of(url: str) -> str:
+    return url.rstrip("/").rsplit("/", 1)[-1]
 
 
 def loop_problem(options: SourceOptions, kind: str, output_bucket: str, output_prefix: str) -> str | None:
@@ -117,6 +117,8 @@ def loop_problem(options: SourceOptions, kind: str, output_bucket: str, output_p
         if options.prefix.startswith(output_prefix):
             return (f"--output {where}{output_prefix} contains the input prefix {where}{options.prefix}: results "
                     "written under it could trigger the function again; choose a prefix beside it")
+    if kind == "sqs" and options.queue and queue_name_of(output_bucket) == options.queue:
+        return f"--output names the input queue {options.queue}: every result would be read as a new request"
     return None
 
 
@@ -142,19 +144,18 @@ class EventSources:
         self._running: list[QueuePoller | BucketTrigger] = []
 
     def function_environment(self) -> dict[str, str]:
-        return {contract.OUTPUT if hasattr(contract, "OUTPUT") else "INFER_OUTPUT": self.output,
-                **self.api.function_environment()}
+        return {contract.OUTPUT: self.output, **self.api.function_environment()}
 
     # Step 3: resources in the AWS API
 
     def create(self) -> EventSources:
-        kind, output_bucket, output_prefix = parse_output(self.output)
+        kind, where, _ = parse_output(self.output)
         if kind == "s3":
-            self._ensure_bucket(output_bucket)
+            self._ensure_bucket(where)
+        else:  # the queue is made in this API by its name, and the function gets this API's URL for it
+            self.output = self.sqs.create_queue(QueueName=queue_name_of(where))["QueueUrl"]
         if self.options.queue is not None:
             self.queue = self._create_queue(self.options.queue_name(self.function_name))
-        if kind == "sqs" and self.queue is not None and output_bucket.rstrip("/") == self.queue.url.rstrip("/"):
-            raise SourceError("--output is the input queue: every result would be read as a new request")
         if self.options.bucket is not None:
             self.bucket = self._create_bucket_source(self.options.bucket, self.options.prefix)
         return self
@@ -248,8 +249,10 @@ class EventSources:
             lines.append(f"  bucket: s3://{b.bucket}/{b.prefix} (ObjectCreated:*, run asynchronously: 2 retries, "
                          f"{b.retry_delay_s:g} s and {2 * b.retry_delay_s:g} s apart; then kept in queue {b.failures_name})")
         kind, where, prefix = parse_output(self.output)
-        shown = f"s3://{where}/{prefix}" if kind == "s3" else where
-        lines.append(f"  results: {shown}<messageId>.json for messages, <key>.json for objects")
+        if kind == "s3":
+            lines.append(f"  results: s3://{where}/{prefix}<messageId>.json for messages, <key>.json for objects")
+        else:
+            lines.append(f"  results: messages {{\"id\": messageId or key, \"result\": ...}} on {where}")
         body = json.dumps(example)
         quoted = body.replace('"', '\\"')  # inside the shell's double quotes around python -c
         if self.queue is not None:
@@ -262,6 +265,8 @@ class EventSources:
                          f"s3://{self.bucket.bucket}/{self.bucket.prefix}request.json")
         if kind == "s3":
             lines.append(f"  see: {cli} s3 ls --recursive s3://{where}/{prefix}")
+        else:
+            lines.append(f"  see: {cli} sqs receive-message --queue-url {where} --max-number-of-messages 10")
         return lines
 
 

@@ -15,11 +15,12 @@ import uuid
 from urllib.parse import unquote_plus
 
 import pytest
-from aws_lambda_powertools.utilities.parser.models import SqsModel
+from aws_lambda_powertools.utilities.parser.models import S3Model, SqsModel
 
 from helpers import FUNCTIONS, INFER, MODELS, ROOT, ServeProcess, call
 from infer.local import aws_api
 from infer.local.aws_api import AwsApi
+from infer.local.bucket_trigger import as_lambda_delivers
 from infer.local.emulator import Emulator
 from infer.local.function import FunctionConfig
 from infer.local.queue_mapping import QueuePoller, QueueSource, batch_failures, sqs_record
@@ -140,11 +141,32 @@ def test_the_event_is_lambdas_sqs_event(api):
                                          "ApproximateFirstReceiveTimestamp"}
 
 
+def test_s3_events_reach_the_function_as_s3_sends_them(api):
+    """moto's notification, completed where it differs from S3's, is what Powertools' S3Model accepts, with the key
+    encoded as S3 encodes it ("/" kept, space as +)."""
+    sqs, s3 = api.client("sqs"), api.client("s3")
+    url = sqs.create_queue(QueueName="s3-shape")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3.create_bucket(Bucket="shape-bucket")
+    s3.put_bucket_notification_configuration(Bucket="shape-bucket", NotificationConfiguration={
+        "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]})
+    s3.put_object(Bucket="shape-bucket", Key="in/a b+c ü.json", Body=b"{}")
+    bodies = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                                                 WaitTimeSeconds=1)["Messages"]]
+    event = next(body for body in bodies if "Records" in body)
+    with pytest.raises(ValueError):
+        S3Model.model_validate(event)  # as moto sends it
+    record = S3Model.model_validate(as_lambda_delivers(event)).Records[0]
+    assert record.s3.object.key == "in/a+b%2Bc+%C3%BC.json"
+    assert unquote_plus(record.s3.object.key) == "in/a b+c ü.json" and record.s3.object.size == 2
+
+
 @pytest.mark.parametrize("options, message", [
     (SourceOptions(bucket="inbox", prefix="in/", output="s3://inbox/in/results/"), "is inside the input prefix"),
     (SourceOptions(bucket="inbox", prefix="in/", output="s3://inbox/"), "contains the input prefix"),
     (SourceOptions(queue="q", batch_size=50), "needs --batching-window of at least 1 second"),
-    (SourceOptions(queue="q", output="ftp://x"), "--output must be s3://bucket/prefix/ or an SQS queue URL"),
+    (SourceOptions(queue="q", output="ftp://x"), "INFER_OUTPUT must be s3://bucket/prefix/ or an SQS queue URL"),
+    (SourceOptions(queue="q", output="http://127.0.0.1:4566/123456789012/q"), "--output names the input queue q"),
     (SourceOptions(prefix="in/"), "go with --queue or --bucket"),
 ])
 def test_refusals_come_before_anything_starts(options, message):
@@ -265,3 +287,30 @@ def test_ctrl_c_stops_the_pollers_and_the_aws_api_cleanly(served):
     assert "KeyboardInterrupt" not in logged and "Exception in thread" not in logged
     with pytest.raises(Exception):  # noqa: B017  (the moto server infer started is gone)
         api.client("sqs").list_queues()
+
+
+def test_an_endpoint_url_is_used_and_left_running_with_its_bucket_configuration_restored(api):
+    """--endpoint-url: infer's queues live in that API, which is still there after Ctrl-C, and the bucket's own
+    notification configuration is back as it was."""
+    sqs, s3 = api.client("sqs"), api.client("s3")
+    theirs_url = sqs.create_queue(QueueName="their-queue")["QueueUrl"]
+    theirs = {"QueueConfigurations": [{"Id": "theirs", "Events": ["s3:ObjectRemoved:*"], "QueueArn": sqs.get_queue_attributes(
+        QueueUrl=theirs_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]}]}
+    s3.create_bucket(Bucket="their-bucket")
+    s3.put_bucket_notification_configuration(Bucket="their-bucket", NotificationConfiguration=theirs)
+    server = ServeProcess(str(MODELS / "iris.onnx"), "--endpoint-url", api.endpoint_url, "--queue", "ext-requests",
+                          "--bucket", "their-bucket", "--prefix", "in/", "--max-concurrency", "1")
+    try:
+        assert f"AWS API (--endpoint-url): {api.endpoint_url}" in "".join(server.banner)
+        during = s3.get_bucket_notification_configuration(Bucket="their-bucket")["QueueConfigurations"]
+        assert {c["Id"] for c in during} == {"theirs", "infer-serve-infer-iris"}
+        url = sqs.get_queue_url(QueueName="ext-requests")["QueueUrl"]
+        message_id = sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"instances": [SETOSA]}))["MessageId"]
+        key = f"iris/{message_id}.json"
+        wait_for(lambda: s3.list_objects_v2(Bucket="infer-results", Prefix=key).get("KeyCount"), what=key)
+        assert server.interrupt() == 0
+    finally:
+        server.stop()
+    after = s3.get_bucket_notification_configuration(Bucket="their-bucket")["QueueConfigurations"]
+    assert [c["Id"] for c in after] == ["theirs"]
+    assert sqs.get_queue_url(QueueName="ext-requests-dlq")["QueueUrl"]
