@@ -12,7 +12,9 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-OUTPUT_VARIABLE = "INFER_OUTPUT"  # the runtime's variable (contract.OUTPUT once the runtime side defines it)
+from infer.runtime import contract
+
+OUTPUT_VARIABLE = contract.OUTPUT  # the runtime's variable, read by its S3 and SQS sources
 
 # SQS event source mapping and queue (AWS Lambda developer guide, "Lambda parameters for Amazon SQS event source
 # mappings" and "Creating and configuring an Amazon SQS event source mapping").

@@ -403,3 +403,15 @@ def test_the_deploy_summary_names_the_queue_and_says_there_is_no_url(monkeypatch
         "  queue https://sqs.eu-west-1.amazonaws.com/1/q (dead letters: https://sqs.eu-west-1.amazonaws.com/1/dlq)",
         "  results s3://r-1/out/",
         "  measure: infer bench --function infer-iris-fn"]
+
+
+@pytest.mark.parametrize("given, kind, where", [
+    ("s3://team-results/iris/", "s3", ("team-results", "iris/")), ("s3://team-results/iris", "s3", ("team-results", "iris/")),
+    (RESULTS_QUEUE, "sqs", (RESULTS_QUEUE, "eu-west-1"))])
+def test_what_deploy_writes_into_infer_output_the_runtime_reads_the_same_way(given, kind, where):
+    from infer.deploy.sources import parse_output
+    from infer.runtime.contract import output_target
+
+    output = parse_output(given)
+    value = output.queue_url if output.kind == "sqs" else f"s3://{output.bucket}/{output.prefix}"
+    assert output_target(value) == (kind, *where)
