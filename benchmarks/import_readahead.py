@@ -38,8 +38,9 @@ QUOTA_US = round(2048 / 1769 * 100_000)
 CHILD = """
 import os, sys, threading, time
 start = time.perf_counter()
-lists = [[line for line in open(f).read().splitlines() if line] for f in sys.argv[1:] if f[:5] not in ("idle:", "par4:")]
-parallel = [line for f in sys.argv[1:] if f.startswith("par4:") for line in open(f[5:]).read().splitlines() if line]
+lists = [[line for line in open(f).read().splitlines() if line] for f in sys.argv[1:] if f[4:5] != ":"]
+parallel = [line for f in sys.argv[1:] if f.startswith("par") for line in open(f[5:]).read().splitlines() if line]
+threads = next((int(f[3]) for f in sys.argv[1:] if f.startswith("par")), 0)
 idle = [[line for line in open(f[5:]).read().splitlines() if line] for f in sys.argv[1:] if f.startswith("idle:")]
 def read(paths):
     null = os.open(os.devnull, os.O_WRONLY)
@@ -64,12 +65,12 @@ if lists:
     threading.Thread(target=read_all, daemon=True).start()
 if idle:
     threading.Thread(target=read_idle, daemon=True).start()
-if parallel:  # four threads take the files in order from one queue
+if parallel:  # threads take the files in order from one queue
     queue = iter(parallel)
     def take():
         for path in queue:
             read([path])
-    for _ in range(4):
+    for _ in range(threads):
         threading.Thread(target=take, daemon=True).start()
 import numpy, onnxruntime
 print((time.perf_counter() - start) * 1000)
@@ -153,7 +154,9 @@ def main() -> None:
     variants = {"warm (nothing evicted)": None, "cold, no read-ahead": [], "cold, files in import order": ["files"],
                 "cold, shared libraries only": ["libraries"], "cold, libraries largest first": ["by_size"],
                 "cold, model only": ["model"], "cold, files + model at idle I/O priority": ["files", "idle:model"],
+                "cold, files in import order, 2 threads": ["par2:files"],
                 "cold, files in import order, 4 threads": ["par4:files"],
+                "cold, files in import order, 8 threads": ["par8:files"],
                 "cold, files then model": ["files", "model"], "cold, model then files": ["model", "files"]}
     samples: dict[str, list] = {name: [] for name in variants}
     share = CpuShare()

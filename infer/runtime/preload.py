@@ -3,7 +3,7 @@ read into the page cache (sendfile to /dev/null: no copy), in this order,
 1. the files numpy's and onnxruntime's imports will read (listed by `infer package` in import_files.txt
    beside this module: three large shared libraries and ~90 small .pyc files), while the interpreter
    is still importing the runtime, so that the imports find them cached instead of reading one small
-   file at a time (four threads take the files in turn, for storage where each read waits);
+   file at a time (eight threads take the files in turn, for storage where each read waits);
 2. for the `prefetch` and `eager` strategies, the whole model and its weights sidecar; loading waits
    for it, so the model is resident before the first request. Reading the model only after the
    libraries keeps its large reads from queueing ahead of the imports' own.
@@ -34,8 +34,9 @@ def strategy() -> str:
 IMPORT_FILES = "import_files.txt"  # written by `infer package` (infer/package/imports.py) beside this module
 READ_BLOCK_BYTES = 8 * 1024 * 1024  # large reads: the kernel reads ahead in its largest steps
 # Threads reading ahead. Where each read waits on storage latency, parallel requests are what helps: with
-# 1 ms per request (benchmarks/slowfs) a cold import took 0.76x as long with four, 0.95x with one.
-READERS = 4
+# 1 ms per request (benchmarks/slowfs.py) a cold import took 0.92x as long as without read-ahead with one
+# thread, 0.72x with two, 0.64x with four, 0.59x with eight; on the local disk 0.87x, 0.79x, 0.81x, 0.75x.
+READERS = 8
 
 _reader: threading.Thread | None = None
 
