@@ -82,6 +82,10 @@ def resolve(target: str, auth: str = "auto", region: str | None = None,
             known = ", ".join(sorted(state.load_all())) or "none yet"
             raise ClientError(f"{target!r} is neither an http(s) URL nor a function deployed from here "
                               f"(saved: {known}; see infer deploy)")
+        if record.get("function_url") is False:
+            raise ClientError(f"{target} was deployed with --no-url and has no function URL; send work to its queue or "
+                              f"bucket (infer deploy --json shows them), or invoke it: infer bench --function "
+                              f"{record.get('function_name') or target}")
         if not record.get("url"):
             raise ClientError(f"{target} was deployed (stack {record.get('stack')}) but no function URL was recorded for it; "
                               "deploy it again, or give its URL")

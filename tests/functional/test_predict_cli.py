@@ -1,6 +1,7 @@
 """`infer predict` against a running `infer serve`."""
 
 import json
+import os
 import socket
 import subprocess
 import threading
@@ -96,3 +97,13 @@ def test_odd_files_and_a_server_that_hangs_up(tmp_path):
             assert result.returncode == 1, (args, result.stderr)
             assert message in result.stderr and "Traceback" not in result.stderr, result.stderr
             assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_deployment_without_a_url_says_where_work_goes(tmp_path):
+    (tmp_path / "deployments.json").write_text(json.dumps({"iris": {
+        "stack": "infer-iris", "function_name": "infer-iris-Function", "function_url": False, "region": "eu-west-1"}}))
+    result = subprocess.run([INFER, "predict", "iris", "--data", json.dumps([SETOSA])], capture_output=True, text=True,
+                            cwd=ROOT, timeout=60, env={**os.environ, "INFER_CONFIG_DIR": str(tmp_path)})
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "deployed with --no-url and has no function URL" in result.stderr
+    assert "infer bench --function infer-iris-Function" in result.stderr and len(result.stderr.strip().splitlines()) == 1
