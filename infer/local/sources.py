@@ -28,7 +28,8 @@ from .aws_api import AwsApi, AwsApiError
 from .bucket_trigger import BucketSource, BucketTrigger
 from .queue_mapping import QueuePoller, QueueSource
 
-DEFAULT_OUTPUT_BUCKET = "infer-results"
+DEFAULT_OUTPUT_BUCKET = "infer-results"  # for a queue alone, or a bucket whose input prefix would hold out/
+DEFAULT_INPUT_PREFIX, DEFAULT_OUTPUT_PREFIX = "in/", "out/"  # as `infer deploy --bucket` lays out its bucket
 VISIBILITY_PER_TIMEOUT = 6  # what `infer deploy` (and AWS's guidance) sets: six times the function timeout
 DRAIN_S = 5.0  # on stop, how long a batch or an object being invoked may take to finish
 
@@ -45,11 +46,11 @@ class SourceError(Exception):
 class SourceOptions:
     queue: str | None = None  # "" asks for the default name
     bucket: str | None = None
-    prefix: str = ""
+    prefix: str | None = None  # None: in/
     output: str | None = None
     endpoint_url: str | None = None
     batch_size: int = 10
-    batching_window_s: float = 0.0
+    batching_window_s: int = 0
     max_receives: int = 3
     visibility_timeout_s: int | None = None  # None: six times the function timeout
     retry_delay_s: float = 1.0
@@ -61,9 +62,9 @@ class SourceOptions:
 
     def validate(self, concurrency: int) -> None:
         checks = [
-            (self.wanted or not (self.endpoint_url or self.output or self.prefix),
+            (self.wanted or not (self.endpoint_url or self.output or self.prefix is not None),
              "--endpoint-url, --output and --prefix go with --queue or --bucket"),
-            (not self.prefix or self.bucket is not None, "--prefix goes with --bucket"),
+            (self.prefix is None or self.bucket is not None, "--prefix goes with --bucket"),
             (self.queue is None or not self.queue or re.fullmatch(r"[A-Za-z0-9_-]{1,80}", self.queue),
              "--queue must be 1-80 letters, digits, hyphens or underscores (a standard queue)"),
             (self.bucket is None or _bucket_name(self.bucket),
@@ -86,8 +87,18 @@ class SourceOptions:
     def queue_name(self, function_name: str) -> str:
         return self.queue or re.sub(r"[^A-Za-z0-9_-]", "-", f"infer-{function_name}")[:80]
 
+    @property
+    def input_prefix(self) -> str:
+        return DEFAULT_INPUT_PREFIX if self.prefix is None else self.prefix
+
     def output_location(self, function_name: str) -> str:
-        return self.output or f"s3://{DEFAULT_OUTPUT_BUCKET}/{function_name}/"
+        """--output, or out/ beside the input prefix in the bucket (as deployed), or a results bucket."""
+        if self.output:
+            return self.output
+        if self.bucket is not None and not DEFAULT_OUTPUT_PREFIX.startswith(self.input_prefix) \
+                and not self.input_prefix.startswith(DEFAULT_OUTPUT_PREFIX):
+            return f"s3://{self.bucket}/{DEFAULT_OUTPUT_PREFIX}"
+        return f"s3://{DEFAULT_OUTPUT_BUCKET}/{function_name}/"
 
 
 def _bucket_name(name: str) -> bool:
@@ -111,11 +122,12 @@ def loop_problem(options: SourceOptions, kind: str, output_bucket: str, output_p
     """Why results written to the output would reach the function again, or None."""
     if kind == "s3" and options.bucket == output_bucket:
         where = f"s3://{output_bucket}/"
-        if output_prefix.startswith(options.prefix):
-            return (f"--output {where}{output_prefix} is inside the input prefix {where}{options.prefix}: every result "
+        prefix = options.input_prefix
+        if output_prefix.startswith(prefix):
+            return (f"--output {where}{output_prefix} is inside the input prefix {where}{prefix}: every result "
                     "would trigger the function again; choose a prefix outside it (or another bucket)")
-        if options.prefix.startswith(output_prefix):
-            return (f"--output {where}{output_prefix} contains the input prefix {where}{options.prefix}: results "
+        if prefix.startswith(output_prefix):
+            return (f"--output {where}{output_prefix} contains the input prefix {where}{prefix}: results "
                     "written under it could trigger the function again; choose a prefix beside it")
     if kind == "sqs" and options.queue and queue_name_of(output_bucket) == options.queue:
         return f"--output names the input queue {options.queue}: every result would be read as a new request"
@@ -157,7 +169,7 @@ class EventSources:
         if self.options.queue is not None:
             self.queue = self._create_queue(self.options.queue_name(self.function_name))
         if self.options.bucket is not None:
-            self.bucket = self._create_bucket_source(self.options.bucket, self.options.prefix)
+            self.bucket = self._create_bucket_source(self.options.bucket, self.options.input_prefix)
         return self
 
     def _create_queue(self, name: str) -> QueueSource:

@@ -197,8 +197,9 @@ def served():
     # One batch at a time in one warm environment, so that no batch outlasts the short visibility timeout (one
     # that does is received again, as on Lambda, and its results written twice).
     server = ServeProcess(str(MODELS / "iris.onnx"), "--queue", "requests", "--max-receives", "3",
-                          "--visibility-timeout", "2", "--max-concurrency", "1", "--bucket", "inbox", "--prefix", "in/",
-                          "--output", "s3://inbox/out/", "--retry-delay", "0.3")
+                          "--visibility-timeout", "2", "--max-concurrency", "1", "--bucket", "inbox",
+                          "--retry-delay", "0.3")  # the prefix in/ and the output s3://inbox/out/ by default
+    assert "results: s3://inbox/out/<messageId>.json" in "".join(server.banner)
     assert call(server.url + "/v1/models/iris:predict", "POST", body={"instances": [SETOSA]}).status == 200
     banner = "".join(server.banner)
     endpoint = re.search(r"AWS API \(moto's server, started by infer, stopped with it\): (http://127\.0\.0\.1:\d+),",
@@ -306,8 +307,8 @@ def test_an_endpoint_url_is_used_and_left_running_with_its_bucket_configuration_
         assert {c["Id"] for c in during} == {"theirs", "infer-serve-infer-iris"}
         url = sqs.get_queue_url(QueueName="ext-requests")["QueueUrl"]
         message_id = sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"instances": [SETOSA]}))["MessageId"]
-        key = f"iris/{message_id}.json"
-        wait_for(lambda: s3.list_objects_v2(Bucket="infer-results", Prefix=key).get("KeyCount"), what=key)
+        key = f"out/{message_id}.json"  # the default output beside the input prefix, as deployed
+        wait_for(lambda: s3.list_objects_v2(Bucket="their-bucket", Prefix=key).get("KeyCount"), what=key)
         assert server.interrupt() == 0
     finally:
         server.stop()
