@@ -111,6 +111,36 @@ def test_a_function_error_deletes_nothing(api, emulator):
     assert left == 2
 
 
+def test_a_timeout_deletes_nothing(api):
+    function = FunctionConfig(name="batch-answers", handler="batch_answers.handler", task_root=str(FUNCTIONS),
+                              timeout_s=1.0)
+    with Emulator(function, concurrency=1, log=lambda line: None) as short:
+        line, left = one_batch(api, short, ["ok", "sleep:3"])
+    assert "0 succeeded; 2 failed (timeout: Task timed out after 1.00 seconds" in line and "0 deleted" in line, line
+    assert left == 2
+
+
+def test_stopping_mid_batch_loses_nothing(api):
+    """As infer serve stops: the pollers get a moment to finish, then the environments are killed; the batch they
+    were running is not deleted, so its messages reappear."""
+    source = make_queue(api)
+    sqs = api.client("sqs")
+    sqs.send_message_batch(QueueUrl=source.url, Entries=[{"Id": "0", "MessageBody": "sleep:5"},
+                                                         {"Id": "1", "MessageBody": "ok"}])
+    lines: list[str] = []
+    function = FunctionConfig(name="batch-answers", handler="batch_answers.handler", task_root=str(FUNCTIONS))
+    emu = Emulator(function, concurrency=1, log=lambda line: None).start()
+    poller = QueuePoller(source, sqs, emu.pool.invoke, lines.append, pollers=1, long_poll_s=1).start()
+    try:
+        wait_for(lambda: emu.pool.environments and emu.pool.environments[0].current, what="the batch running")
+        poller.stop(drain_s=0.2)
+    finally:
+        emu.stop()
+    wait_for(lambda: lines, what="the batch's line")
+    assert "0 succeeded; 2 failed" in lines[0] and "0 deleted" in lines[0], lines
+    assert left_in(api, source.url) == 2
+
+
 def test_batch_failures_rules():
     ids = ["a", "b"]
     assert batch_failures(b"", ids) == (set(), "")
