@@ -15,7 +15,7 @@ from infer.podman import host_platform
 from infer.runtime import contract
 from infer.staging import stage_runtime
 
-from . import PackageError
+from . import PackageError, imports
 from .dockerfile import ImageSpec, check_environment, render_dockerfile, render_dockerignore
 from .model import ModelFiles, model_files, sha256_of
 from .requirements import RIC_PACKAGES, RUNTIME_PACKAGES, SOURCE_PACKAGES, closure, installed_size_bytes, pins, render_requirements
@@ -89,6 +89,7 @@ def write_context(model: str | Path, out: str | Path, arch: str = contract.DEFAU
     prepare_out(out)
     (out / ".infer-package").write_text("build context written by infer package\n")
     stage_runtime(out)
+    imports.write(out / "infer" / "runtime", python=python, arch=arch)  # read ahead at init (runtime/preload.py)
     model_dir = out / "model"
     model_dir.mkdir()
     if load.artifact == "ort" and files.model.suffix == ".onnx":

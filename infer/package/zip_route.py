@@ -21,7 +21,7 @@ from infer.load_choice import recommend
 from infer.runtime import contract
 from infer.staging import stage_runtime
 
-from . import PackageError
+from . import PackageError, imports
 from .context import check_options
 from .dockerfile import OLDEST_MANYLINUX_MINOR, check_environment
 from .model import model_files
@@ -143,6 +143,7 @@ def package_zip(model: str | Path, out: str | Path, arch: str = contract.DEFAULT
     with tempfile.TemporaryDirectory(prefix="infer-zip-") as staging:
         root = Path(staging)
         stage_runtime(root, compile_bytecode=False)  # compiled below, for the target Python
+        imports.write(root / "infer" / "runtime", python=python, arch=arch)  # read ahead at init (runtime/preload.py)
         log(f"installing {', '.join(f'{k}=={v}' for k, v in sorted(requirements.items()))} for "
             f"Python {python} on {arch} (manylinux wheels)")
         requirements = fetch_wheels(root, requirements, arch, python, log, glibc)
