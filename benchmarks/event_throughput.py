@@ -8,15 +8,18 @@ moto's server started on loopback as `infer serve --queue` starts it:
    isolates what writing costs) the function is reconfigured, and warmed by one request and one batch;
 2. each round sends `--predictions` function URL requests of one instance each, one after another,
    then puts as many one-instance messages on a queue and lets the emulated event source mapping take
-   them in batches of 10 (the queue is filled first, so every batch is full);
-3. environment-seconds are the sum of the invocations' Duration, as their REPORT lines give it (from the
+   them in batches of 10 (with a batching window of 1 s, so that a poller already waiting in a long
+   poll does not start a batch before its ten messages are in: the window is not environment time);
+3. the SQS output queue is emptied before each round: moto's SendMessageBatch slows down with every
+   message waiting in the queue (14 ms for 10 into an empty queue, 380 ms with 2000 waiting, here);
+4. environment-seconds are the sum of the invocations' Duration, as their REPORT lines give it (from the
    runtime taking the event to its response: what Lambda bills, init excluded); the rate is
    predictions / environment-seconds, and the ratio SQS / URL is taken within each round.
 Printed: medians over rounds per model and output, the mean batch size, and the median time of one
-S3 PutObject from this process (to tell whether writing the results dominates a batch). Then, for the
-same models, the handler alone in a fresh interpreter (no emulator, results to the log): the median
-time of one function URL event against one SQS event of 10 records, which is the ratio the runtime
-itself allows once the per-invocation cost of the Runtime API is gone.
+S3 PutObject and of one SQS SendMessageBatch of 10 from this process (to tell whether writing the
+results dominates a batch). Then, for the same models, the handler alone in a fresh interpreter (no
+emulator, results to the log): the median time of one function URL event against one SQS event of 10
+records, the ratio the runtime itself allows once the per-invocation cost of the Runtime API is gone.
 """
 
 import argparse
@@ -104,17 +107,37 @@ def make_queue(api: AwsApi, name: str) -> QueueSource:
     sqs = api.client("sqs")
     url = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    return QueueSource(url=url, arn=arn, name=name, region=api.region, batch_size=10, visibility_timeout_s=60)
+    return QueueSource(url=url, arn=arn, name=name, region=api.region, batch_size=10, batching_window_s=1,
+                       visibility_timeout_s=60)
 
 
-def put_latency_ms(api: AwsApi, bucket: str, samples: int = 50) -> float:
-    s3 = api.client("s3")
-    times = []
-    for i in range(samples):
-        started = time.perf_counter()
-        s3.put_object(Bucket=bucket, Key=f"latency/{i}.json", Body=b'{"predictions": [0]}')
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
+def empty_queue(api: AwsApi, url: str) -> None:
+    """Delete and re-create the queue at `url` (moto allows it at once; PurgeQueue only once a minute)."""
+    sqs = api.client("sqs")
+    sqs.delete_queue(QueueUrl=url)
+    if sqs.create_queue(QueueName=url.rsplit("/", 1)[1])["QueueUrl"] != url:
+        raise SystemExit(f"the re-created queue has another URL than {url}")
+
+
+def write_latency_ms(api: AwsApi, bucket: str, queue_url: str, samples: int = 30) -> tuple[float, float]:
+    """Median ms of one PutObject, and of one SendMessageBatch of 10 into an emptied queue, from this process."""
+    s3, sqs = api.client("s3"), api.client("sqs")
+    body = json.dumps({"id": "0" * 36, "result": {"predictions": [{"label": 1, "probabilities": [0.1] * 10}]}})
+
+    def median_ms(call) -> float:
+        times = []
+        for _ in range(samples):
+            started = time.perf_counter()
+            call()
+            times.append((time.perf_counter() - started) * 1000)
+        return statistics.median(times)
+
+    empty_queue(api, queue_url)
+    put_ms = median_ms(lambda: s3.put_object(Bucket=bucket, Key="latency.json", Body=body.encode()))
+    send_ms = median_ms(lambda: sqs.send_message_batch(QueueUrl=queue_url, Entries=[
+        {"Id": str(i), "MessageBody": body} for i in range(10)]))
+    empty_queue(api, queue_url)
+    return put_ms, send_ms
 
 
 def measure(model: Path, api: AwsApi, outputs: dict[str, str], predictions: int, rounds: int) -> list[dict]:
@@ -140,6 +163,8 @@ def measure(model: Path, api: AwsApi, outputs: dict[str, str], predictions: int,
             sqs_round(api, source, batches, [warm] * 10)
             url_rates, sqs_rates, ratios, sizes = [], [], [], []
             for _ in range(rounds):
+                if output == "sqs":  # moto's SendMessageBatch takes longer the more messages wait in the queue
+                    empty_queue(api, location)
                 bodies = [json.dumps({"instances": [instance(model, rng)]}) for _ in range(predictions)]
                 url_ids = url_round(emu, name, [b.encode() for b in bodies])
                 taken = sqs_round(api, source, batches, bodies)
@@ -226,11 +251,12 @@ def main() -> None:
         queue_url = sqs.create_queue(QueueName="bench-results")["QueueUrl"]
         every = {"s3": "s3://bench-results/out/", "sqs": queue_url, "log": ""}
         outputs = {key: every[key] for key in args.outputs.split(",")}
+        put_ms, send_ms = write_latency_ms(api, "bench-results", queue_url)  # first: before any poller long-polls
         rows = []
         for model in args.models.split(","):
             rows += measure(ROOT / "models" / f"{model}.onnx", api, outputs, args.predictions, args.rounds)
-        put_ms = put_latency_ms(api, "bench-results")
-        print(f"one S3 PutObject to moto from this process: median {put_ms:.2f} ms")
+        print(f"from this process to moto: one S3 PutObject median {put_ms:.2f} ms, one SQS SendMessageBatch of 10 "
+              f"median {send_ms:.2f} ms")
         target = all(row["ratio"] >= 5 for row in rows)
         print(f"target (SQS at least 5x the function URL's predictions per environment-second): "
               f"{'met' if target else 'NOT met'} for every row" if target else
@@ -241,7 +267,7 @@ def main() -> None:
             print(f"{model:7} handler alone: function URL event {times['url_ms']:.3f} ms, SQS event of 10 "
                   f"{times['sqs10_ms']:.3f} ms: {10 * times['url_ms'] / times['sqs10_ms']:.2f}x per prediction")
         if args.json:
-            args.json.write_text(json.dumps({"command": " ".join(sys.argv), "rows": rows, "put_ms": put_ms,
+            args.json.write_text(json.dumps({"command": " ".join(sys.argv), "rows": rows, "put_ms": put_ms, "send10_ms": send_ms,
                                              "handler_alone": handlers}, indent=2))
     finally:
         api.stop()
