@@ -345,3 +345,22 @@ def test_an_endpoint_url_is_used_and_left_running_with_its_bucket_configuration_
     after = s3.get_bucket_notification_configuration(Bucket="their-bucket")["QueueConfigurations"]
     assert [c["Id"] for c in after] == ["theirs"]
     assert sqs.get_queue_url(QueueName="ext-requests-dlq")["QueueUrl"]
+
+
+def test_results_to_a_queue_named_by_url(api):
+    """--output as a queue URL: the queue is made by name in the local API, and each result arrives there."""
+    server = ServeProcess(str(MODELS / "iris.onnx"), "--endpoint-url", api.endpoint_url, "--queue", "to-queue",
+                          "--output", "https://sqs.us-east-1.amazonaws.com/123456789012/queued-results",
+                          "--max-concurrency", "1")
+    sqs = api.client("sqs")
+    try:
+        results_url = sqs.get_queue_url(QueueName="queued-results")["QueueUrl"]
+        assert f"results: messages {{\"id\": messageId or key, \"result\": ...}} on {results_url}" in "".join(server.banner)
+        url = sqs.get_queue_url(QueueName="to-queue")["QueueUrl"]
+        message_id = sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"instances": [SETOSA]}))["MessageId"]
+        received = wait_for(lambda: sqs.receive_message(QueueUrl=results_url, WaitTimeSeconds=1).get("Messages"),
+                            what="a result on the results queue")
+    finally:
+        server.stop()
+    result = json.loads(received[0]["Body"])
+    assert result["id"] == message_id and result["result"]["predictions"][0]["label"] == 0
