@@ -30,7 +30,11 @@ FAKE_CREDENTIALS = ("infer-local", "infer-local-secret")
 
 
 class AwsApiError(Exception):
-    """The local AWS API cannot be used, in one line."""
+    """The local AWS API cannot be used, in one line; `code` is the exit code (2: the user's input or setup)."""
+
+    def __init__(self, message: str, code: int = 1):
+        super().__init__(message)
+        self.code = code
 
 
 def missing_packages(start_moto: bool) -> str | None:
@@ -66,7 +70,7 @@ class AwsApi:
     def start(cls, region: str, host: str = "127.0.0.1", attempts: int = 3) -> AwsApi:
         """Start moto's server on `host` and a free port, and wait until it answers; AwsApiError if it cannot."""
         if problem := missing_packages(start_moto=True):
-            raise AwsApiError(problem)
+            raise AwsApiError(problem, 2)
         reason = ""
         for _ in range(attempts):  # a free port can be taken between the probe and moto's bind: try another
             port = free_port(host)
@@ -88,9 +92,9 @@ class AwsApi:
     def at(cls, endpoint_url: str, region: str) -> AwsApi:
         """An AWS-compatible API that already runs at `endpoint_url`; AwsApiError if it does not answer."""
         if problem := missing_packages(start_moto=False):
-            raise AwsApiError(problem)
+            raise AwsApiError(problem, 2)
         if not endpoint_url.startswith(("http://", "https://")):
-            raise AwsApiError(f"--endpoint-url must be an http:// or https:// URL; got {endpoint_url!r}")
+            raise AwsApiError(f"--endpoint-url must be an http:// or https:// URL; got {endpoint_url!r}", 2)
         import boto3
 
         found = boto3.Session().get_credentials()

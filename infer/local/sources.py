@@ -293,7 +293,7 @@ def set_up(options: SourceOptions, function_name: str, function_arn: str, region
     try:
         api = AwsApi.at(options.endpoint_url, region) if options.endpoint_url else AwsApi.start(region)
     except AwsApiError as exc:
-        raise SourceError(str(exc), 1 if "pip install" not in str(exc) else 2) from None
+        raise SourceError(str(exc), exc.code) from None
     sources = EventSources(api, options, function_name, function_arn, timeout_s, concurrency)
     try:
         return sources.create()
