@@ -68,3 +68,19 @@ def test_the_list_is_renamed_for_the_target_python_and_architecture(tmp_path):
     if os.uname().machine != "x86_64":
         expected[1] = "numpy/_core/_multiarray_umath.cpython-312-x86_64-linux-gnu.so"
     assert listing.read_text().splitlines() == expected
+
+
+def test_a_large_file_is_read_in_ranges_that_cover_it(tmp_path):
+    from infer.runtime import preload
+
+    large, small = tmp_path / "model.ort", tmp_path / "small.onnx"
+    with open(large, "wb") as f:  # sparse: no disk needed
+        f.truncate(preload.SPLIT_FROM_BYTES + 12345)
+    small.write_bytes(b"x" * 1000)
+    parts = preload.ranges(str(large), 4)
+    assert 2 <= len(parts) <= 4 and parts[0][1] == 0 and parts[-1][2] == large.stat().st_size
+    assert all(a[2] == b[1] for a, b in zip(parts, parts[1:])), "contiguous, no gap and no overlap"
+    assert all((end - start) % preload.READ_BLOCK_BYTES == 0 for _, start, end in parts[:-1]), "whole read blocks"
+    assert preload.ranges(str(small), 4) == [str(small)]
+    assert preload.ranges(str(tmp_path / "absent"), 4) == [str(tmp_path / "absent")]
+    assert preload.read_files(parts + [str(small)]) == large.stat().st_size + 1000
