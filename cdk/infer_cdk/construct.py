@@ -17,7 +17,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk.aws_ecr_assets import Platform
 from constructs import Construct
 
-from infer.deploy.sources import OUTPUT_VARIABLE, SNAPSTART_ALIAS
+from infer.event_sources import OUTPUT_VARIABLE, SNAPSTART_ALIAS
 from infer.runtime import contract
 from infer.runtime.contract import HANDLER
 

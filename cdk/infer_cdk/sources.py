@@ -8,7 +8,7 @@ queues and prefixes.
 - Bucket (`--bucket new`): a bucket the stack creates (public access blocked, TLS only, encrypted, versioned,
   access logs to a log bucket) whose ObjectCreated events under the prefix (and suffixes) invoke the function.
   The notification is the bucket's own NotificationConfiguration: the bucket's name is fixed in advance
-  (deploy/sources.input_bucket_stem), so the notification, S3's permission to invoke and the role's policy
+  (infer/event_sources.input_bucket_stem), so the notification, S3's permission to invoke and the role's policy
   need no CDK custom resource and form no circular dependency.
 - Output (INFER_OUTPUT): a prefix in the stack's bucket (the input bucket, else a results bucket), or an
   existing bucket's prefix, or an existing queue.
@@ -25,7 +25,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infer.deploy.sources import VISIBILITY_TIMEOUT_FACTOR, Output, input_bucket_stem
+from infer.event_sources import VISIBILITY_TIMEOUT_FACTOR, Output, input_bucket_stem
 
 DEAD_LETTER_RETENTION = Duration.days(14)  # SQS's maximum: time to look at the messages that failed
 NONCURRENT_VERSION_DAYS = 30  # old versions of overwritten objects (a result written again) are kept this long

@@ -13,7 +13,7 @@ import aws_cdk as cdk
 import cdk_nag
 from constructs import Construct
 
-from infer.deploy.sources import SNAPSTART_ALIAS, Output
+from infer.event_sources import SNAPSTART_ALIAS, Output
 
 from .construct import FunctionSettings, OnnxFunction
 from .sources import SourceSettings

@@ -29,7 +29,7 @@ def serve(
     endpoint_url: Annotated[str | None, typer.Option(help="With --queue/--bucket: an AWS-compatible API that already runs (default: infer starts moto's server on 127.0.0.1 and stops it on exit).")] = None,
     batch_size: Annotated[int, typer.Option(help="With --queue: most messages per batch (1-10000).")] = 10,
     batching_window: Annotated[int, typer.Option(help="With --queue: seconds to keep gathering a batch after its first message (0-300; 0: what one receive returns).")] = 0,
-    max_receives: Annotated[int, typer.Option(help="With --queue: receives before the queue moves a message to its dead-letter queue (the redrive policy's maxReceiveCount).")] = 3,
+    max_receives: Annotated[int, typer.Option(help="With --queue: receives before the queue moves a message to its dead-letter queue (the redrive policy's maxReceiveCount; 5 as infer deploy sets it).")] = 5,
     visibility_timeout: Annotated[int | None, typer.Option(help="With --queue: seconds a received message stays hidden before it reappears (default: 6 x --timeout, as infer deploy sets it; shorten it to see retries sooner).")] = None,
     retry_delay: Annotated[float, typer.Option(help="With --bucket: seconds before a failed object's first retry; the second waits twice as long (Lambda waits about 1 and 2 minutes).")] = 1.0,
     max_concurrency: Annotated[int | None, typer.Option(help="With --queue/--bucket: most batches or objects invoked at once (default: 2, or --concurrency if lower).")] = None,

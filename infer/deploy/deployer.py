@@ -26,12 +26,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from infer import event_sources as sources
 from infer.package import PackageError
 from infer.podman import host_platform
 from infer.runtime import contract
 from infer.runtime.manifest import served_name
 
-from . import DeployError, access, sources, state
+from . import DeployError, access, state
 from .cdk_cli import Outputs, deploy_argv, destroy_argv, diff_argv, quiet_node_warnings, read_outputs, run_cdk
 from .prerequisites import check
 

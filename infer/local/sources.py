@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from infer.event_sources import DEFAULT_MAX_RECEIVES
 from infer.runtime import contract
 
 from .aws_api import AwsApi, AwsApiError
@@ -51,7 +52,7 @@ class SourceOptions:
     endpoint_url: str | None = None
     batch_size: int = 10
     batching_window_s: int = 0
-    max_receives: int = 3
+    max_receives: int = DEFAULT_MAX_RECEIVES  # as infer deploy sets it (AWS advises at least 5)
     visibility_timeout_s: int | None = None  # None: six times the function timeout
     retry_delay_s: float = 1.0
     max_concurrency: int | None = None  # None: min(2, the function's concurrency)

@@ -17,7 +17,7 @@ from helpers import INFER, MODELS
 from infer.cli import app
 from infer.deploy import DeployError, deployer, report, state
 from infer.deploy.deployer import DEFAULT_RESERVED_CONCURRENCY, DeployOptions, deploy, synthesise
-from infer.deploy.sources import input_bucket_stem
+from infer.event_sources import input_bucket_stem
 
 RESULTS_QUEUE = "https://sqs.eu-west-1.amazonaws.com/123456789012/predictions"
 
@@ -409,7 +409,7 @@ def test_the_deploy_summary_names_the_queue_and_says_there_is_no_url(monkeypatch
     ("s3://team-results/iris/", "s3", ("team-results", "iris/")), ("s3://team-results/iris", "s3", ("team-results", "iris/")),
     (RESULTS_QUEUE, "sqs", (RESULTS_QUEUE, "eu-west-1"))])
 def test_what_deploy_writes_into_infer_output_the_runtime_reads_the_same_way(given, kind, where):
-    from infer.deploy.sources import parse_output
+    from infer.event_sources import parse_output
     from infer.runtime.contract import output_target
 
     output = parse_output(given)

@@ -1,6 +1,7 @@
 """Event sources and outputs of a deployment, as `infer deploy` checks them (no AWS, no CDK import): the SQS
 queue's limits, where results go (INFER_OUTPUT), and SnapStart's rules. The CDK side (cdk/infer_cdk/sources.py)
-builds the resources from the same values.
+builds the resources from the same values; this module lives outside infer/deploy so that the CDK app may
+import it (tests/unit/test_boundaries.py).
 
 Output forms (`--output`):
     s3://bucket/prefix/          an existing bucket: the role may put objects under the prefix only
