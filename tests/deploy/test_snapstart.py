@@ -14,7 +14,7 @@ from infer.deploy.deployer import DeployOptions, deployment_facts, synthesise
 
 ZIP = dict(package_format="zip", arch="x86_64", python="3.12")  # test_synth's and test_security's zip stack (cached)
 NO_URL_QUEUE = dict(queue=True, url=False, output="s3://team-results/iris/", package_format="zip", arch="x86_64",
-                    python="3.12", reserved_concurrency=None)  # test_event_sources' "no-url" stack
+                    python="3.12", reserved_concurrency=None)  # test_deploy_sources' "no-url" stack
 
 
 def of_type(result, kind):
