@@ -31,3 +31,15 @@ def iris_server():
     server = ServeProcess(str(MODELS / "iris.onnx"))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def moto_url():
+    """moto's server mode in this process (ThreadedMotoServer) on loopback, one per test module."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()

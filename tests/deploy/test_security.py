@@ -3,7 +3,8 @@
 input refused in one line before anything is packaged."""
 
 import pytest
-from aws_cdk.assertions import Match, Template
+from aws_cdk.assertions import Match
+from stacks import case, of_type, validate_cases
 from typer.testing import CliRunner
 
 from helpers import MODELS
@@ -40,19 +41,7 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def validated(synthesised, validate):
-    """Every case synthesised, then cfn-lint and checkov run once over all the templates."""
-    results = {name: synthesised(**options) for name, (options, _) in CASES.items()}
-    findings = validate([result.template_path for result in results.values()])
-    return {name: (result, findings[str(result.template_path.resolve())]) for name, result in results.items()}
-
-
-def case(validated, name):
-    result, _ = validated[name]
-    return result, Template.from_json(result.template)
-
-
-def of_type(result, kind):
-    return {k: r for k, r in result.template["Resources"].items() if r["Type"] == kind}
+    return validate_cases(synthesised, validate, CASES)
 
 
 def statements(result):

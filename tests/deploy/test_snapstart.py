@@ -4,6 +4,8 @@ route's default), the URL and the sources on that alias, the qualifier to bench 
 ephemeral storage) enforced in one line before anything is packaged."""
 
 import pytest
+from stacks import of_type
+from stacks import only as the
 from typer.testing import CliRunner
 
 from helpers import MODELS
@@ -15,15 +17,6 @@ from infer.deploy.deployer import DeployOptions, deployment_facts, synthesise
 ZIP = dict(package_format="zip", arch="x86_64", python="3.12")  # test_synth's and test_security's zip stack (cached)
 NO_URL_QUEUE = dict(queue=True, url=False, output="s3://team-results/iris/", package_format="zip", arch="x86_64",
                     python="3.12", reserved_concurrency=None)  # test_deploy_sources' "no-url" stack
-
-
-def of_type(result, kind):
-    return {k: r for k, r in result.template["Resources"].items() if r["Type"] == kind}
-
-
-def the(result, kind):
-    (found,) = of_type(result, kind).items()
-    return found
 
 
 def test_snapstart_on_the_published_version_and_the_url_on_the_alias(synthesised):

@@ -30,17 +30,6 @@ def load_event(name: str) -> dict:
     return json.loads((EVENTS / name).read_text())
 
 
-@pytest.fixture(scope="module")
-def moto_url():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
 def aws(moto_url, monkeypatch, use_model):
     """The runtime pointed at moto (as AWS_ENDPOINT_URL does it for every boto3 client), serving iris, with

@@ -6,24 +6,12 @@ import threading
 import uuid
 
 import boto3
-import pytest
 
 from helpers import EVENTS, MODELS
 from infer.local.function import model_function
 from infer.local.pool import Pool
 
 IRIS_ROW = [5.1, 3.5, 1.4, 0.2]
-
-
-@pytest.fixture(scope="module")
-def moto_url():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 class Lines(list):
