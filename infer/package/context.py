@@ -156,17 +156,7 @@ def to_ort_files(files: ModelFiles, model_dir: Path) -> ModelFiles:
 
 def ric_closure() -> tuple[str, ...]:
     """awslambdaric and the packages it requires, for a base image without a Runtime Interface Client."""
-    from importlib import metadata
-
-    names = list(RIC_PACKAGES)
-    for requirement in metadata.requires("awslambdaric") or []:
-        if "extra ==" in requirement:
-            continue
-        name = requirement.split(";")[0].strip()
-        for stop in "<>=!~[ (":
-            name = name.split(stop)[0]
-        names.append(name)
-    return tuple(names)
+    return closure(RIC_PACKAGES)
 
 
 def describe(result: PackageResult) -> str:
