@@ -48,6 +48,8 @@ _FIELDS = {
 }
 BILLED_RESTORE = r"Billed Restore Duration: ([\d.]+) ms"  # SnapStart's restores only (part of Billed Duration)
 
+WAIT = {"Delay": 1, "MaxAttempts": 300}  # the Lambda API waiters: every second, at most five minutes
+
 
 def parse_report(log_tail: str) -> dict:
     """The numbers of the last REPORT line of a log tail (absent fields are None; `billed_restore_ms` only in
@@ -128,7 +130,7 @@ def _result(label: str, name: str, memory: int, architecture: str, samples: dict
 def run_qualified(client, name: str, qualifier: str, payload: dict, cold: int, warm: int, url_caller=None,
                   progress=None) -> dict:
     """Measure a published version or alias: cold samples on clones of it, warm ones on it (module docstring)."""
-    from .tune_aws import WAIT, restore
+    from .tune_aws import restore
 
     target = client.get_function_configuration(FunctionName=name, Qualifier=qualifier)
     latest = client.get_function_configuration(FunctionName=name)
@@ -148,10 +150,7 @@ def run_qualified(client, name: str, qualifier: str, payload: dict, cold: int, w
         for index in range(cold):
             if progress:
                 progress(f"{label} (version {version}, {memory} MB): cold sample {index + 1}/{cold}, on a clone")
-            client.update_function_configuration(
-                FunctionName=name, MemorySize=memory,
-                Environment={"Variables": {**target_variables, NONCE: uuid.uuid4().hex}})
-            client.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig=WAIT)
+            reconfigure(client, name, memory, target_variables)
             clone = client.publish_version(FunctionName=name, Description=f"infer bench: a clone of {label}")["Version"]
             clones.append(clone)
             client.get_waiter("published_version_active").wait(FunctionName=name, Qualifier=clone, WaiterConfig=WAIT)
@@ -167,6 +166,13 @@ def run_qualified(client, name: str, qualifier: str, payload: dict, cold: int, w
                 snap_start=snap_start, clones=clones)]}
 
 
+def reconfigure(client, name: str, memory: int, variables: dict) -> None:
+    """$LATEST with this memory and these variables plus a changing one, so that its next invoke is cold."""
+    client.update_function_configuration(FunctionName=name, MemorySize=memory,
+                                         Environment={"Variables": {**variables, NONCE: uuid.uuid4().hex}})
+    client.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig=WAIT)
+
+
 def run(client, name: str, payload: dict, cold: int, warm: int, memories: list[int] | None = None,
         url_caller=None, progress=None) -> dict:
     """Measure a deployed function; `url_caller(body) -> ms` times one round trip through its function URL."""
@@ -174,7 +180,6 @@ def run(client, name: str, payload: dict, cold: int, warm: int, memories: list[i
     variables = dict((original.get("Environment") or {}).get("Variables") or {})
     architecture = (original.get("Architectures") or ["x86_64"])[0]
     body = json.dumps(payload).encode()
-    waiter = client.get_waiter("function_updated_v2")
     results = []
     try:
         for memory in memories or [original["MemorySize"]]:
@@ -182,10 +187,7 @@ def run(client, name: str, payload: dict, cold: int, warm: int, memories: list[i
             for index in range(cold):
                 if progress:
                     progress(f"{name} at {memory} MB: cold sample {index + 1}/{cold}")
-                client.update_function_configuration(
-                    FunctionName=name, MemorySize=memory,
-                    Environment={"Variables": {**variables, NONCE: uuid.uuid4().hex}})
-                waiter.wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
+                reconfigure(client, name, memory, variables)
                 elapsed_ms, report, _ = _invoke(client, name, body)
                 _add_cold(samples, elapsed_ms, report)
             _add_warm(client, name, body, samples, warm, None, f"{name} at {memory} MB", progress)

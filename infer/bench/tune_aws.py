@@ -27,13 +27,12 @@ from pathlib import Path
 from infer.runtime import contract
 
 from . import BenchError
-from .aws import parse_report
+from .aws import WAIT, parse_report
 from .report import median
 from .run import parse_memories
 from .tune import Pricing, document, write_outputs
 
 NONCE = "INFER_TUNE_COLD_START"
-WAIT = {"Delay": 1, "MaxAttempts": 300}
 
 
 def infer_problem(configuration: dict) -> str | None:
