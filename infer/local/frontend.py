@@ -11,6 +11,11 @@ from .framing import BadFraming, BodyTooLarge
 from .httputil import QuietHandler, Server, target_problem
 from .pool import Pool
 
+# Seconds a client may leave a connection silent: while sending its request line, headers or body, and between
+# requests on a kept-alive connection. Past it the connection is closed, so a client that stalls (slowloris)
+# holds no handler thread for long. 60 s, as load balancers' default idle timeout.
+CLIENT_READ_TIMEOUT_S = 60.0
+
 
 def _error(message: str) -> bytes:
     return json.dumps({"error": message}).encode()
@@ -18,6 +23,10 @@ def _error(message: str) -> bytes:
 
 class FunctionUrlHandler(QuietHandler):
     server: "FunctionUrlServer"
+
+    def setup(self):
+        super().setup()
+        self.connection.settimeout(self.server.read_timeout_s)  # each read and write on the socket
 
     def _serve(self):
         pool = self.server.pool
@@ -59,9 +68,11 @@ class FunctionUrlHandler(QuietHandler):
 
 
 class FunctionUrlServer(Server):
-    def __init__(self, pool: Pool, host: str = "127.0.0.1", port: int = 0, authorizer=None):
+    def __init__(self, pool: Pool, host: str = "127.0.0.1", port: int = 0, authorizer=None,
+                 read_timeout_s: float = CLIENT_READ_TIMEOUT_S):
         super().__init__((host, port), FunctionUrlHandler)
         self.pool = pool
+        self.read_timeout_s = read_timeout_s
         self.authorizer = authorizer  # (method, target, headers, body) -> None to allow, or why not
         self._thread: threading.Thread | None = None
 
