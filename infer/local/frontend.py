@@ -7,7 +7,7 @@ import uuid
 from infer.runtime.contract import MAX_PAYLOAD_BYTES as MAX_REQUEST_BYTES
 
 from .events import build_event, response_from_result
-from .framing import BadFraming, BodyTooLarge
+from .framing import BadFraming, BodyTooLarge, body_length
 from .httputil import QuietHandler, Server, target_problem
 from .pool import Pool
 
@@ -27,6 +27,20 @@ class FunctionUrlHandler(QuietHandler):
     def setup(self):
         super().setup()
         self.connection.settimeout(self.server.read_timeout_s)  # each read and write on the socket
+
+    def handle_expect_100(self):
+        """`Expect: 100-continue`: the body's framing and length are checked before the client is told to send
+        it, so a body over the limit gets its 413 (and a bad framing its 400) instead of 100 Continue."""
+        try:
+            body_length(self.headers, MAX_REQUEST_BYTES)
+        except BodyTooLarge as exc:
+            self.refuse(413, _error(f"request body is {exc.size_text}; a function URL accepts at most "
+                                    f"{MAX_REQUEST_BYTES} bytes (6 MB)"))
+            return False
+        except BadFraming as exc:
+            self.refuse(400, _error(str(exc)))
+            return False
+        return super().handle_expect_100()
 
     def _serve(self):
         pool = self.server.pool

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from helpers import peak_memory_kb, raw_exchange, stream_request
+from helpers import address, peak_memory_kb, raw_exchange, stream_request
 
 MB = 1024 * 1024
 STREAM_LIMIT_BYTES = 256 * MB  # the most any case sends
@@ -101,3 +101,22 @@ def test_server_header_names_no_python_version(server):
     reply = raw_exchange(server.url, b"GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
     assert reply is not None and reply.status == 200
     assert "python" not in reply.headers.get("server", "").lower(), reply.headers
+
+
+def test_expect_100_continue_is_refused_before_the_body_when_too_large(server):
+    """The client is told 413 instead of 100 Continue, so it never sends the 7 MB; a body within the limit
+    still gets its 100 Continue, then its answer."""
+    import socket
+
+    with socket.create_connection(address(server.url), timeout=10) as client:
+        client.sendall(HEAD + b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % (7 * MB))
+        first = client.recv(65536)
+    assert first.startswith(b"HTTP/1.1 413") and b"a function URL accepts at most" in first, first[:200]
+    with socket.create_connection(address(server.url), timeout=10) as client:
+        client.sendall(HEAD + b"Expect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(ROW))
+        assert client.recv(65536).startswith(b"HTTP/1.1 100 Continue")
+        client.sendall(ROW)
+        reply = b""
+        while b"predictions" not in reply:
+            reply += client.recv(65536)
+        assert reply.startswith(b"HTTP/1.1 200")
