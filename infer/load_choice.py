@@ -26,17 +26,17 @@ def recommend(model_bytes: int) -> LoadChoice:
     if model_bytes >= EAGER_FROM_BYTES:
         return LoadChoice(
             "eager", "ort",
-            "in the three cold-start sweeps of issue 13 (benchmarks/README.md) a memory-mapped .ort loaded in init, "
+            "in the five cold-start sweeps of issue 13 (benchmarks/README.md) a memory-mapped .ort loaded in init, "
             "after the read-ahead of the imports' files and the model, was as fast as the prefetched one or faster "
-            "(100 MB: 233-252 ms against 241-279; 400 MB: 332-371 against 335-386), 0.68-0.85x of the floor, "
+            "(100 MB: 233-266 ms against 241-296; 400 MB: 332-377 against 335-483), 0.68-0.85x of the floor, "
             "3.3-3.6x faster than the typical FastAPI + Mangum function at 100 MB and 4.6-5.6x at 400 MB, 2.0-2.3x "
             "and 3.8-4.5x faster than the naive tutorial handler; a load finished in init is also finished in an "
             "environment Lambda initialises ahead of its first request; " + WARM_PRICE,
         )
     return LoadChoice(
         "prefetch", "ort",
-        "in the three cold-start sweeps of issue 13 (benchmarks/README.md) a memory-mapped .ort read ahead during "
-        "init came within 0.89-0.97x of the floor for a 1 KB model and 2.4-2.7x faster than the typical FastAPI + "
+        "in the five cold-start sweeps of issue 13 (benchmarks/README.md) a memory-mapped .ort read ahead during "
+        "init came within 0.89-1.07x of the floor for a 1 KB model and 2.4-2.7x faster than the typical FastAPI + "
         "Mangum function (the naive tutorial handler is as fast at that size); loading it in init instead was "
         "within the noise; " + WARM_PRICE,
     )
