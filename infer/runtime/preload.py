@@ -141,4 +141,6 @@ def wait_for_read_ahead() -> None:
 
 
 _path = model_path()
-start_read_ahead([] if strategy() == "lazy" else [_path, contract.sidecar_path(_path)], imports=True)
+_model_files = [] if strategy() == "lazy" else [_path, contract.sidecar_path(_path)]
+if _model_files or os.path.exists(os.path.join(os.path.dirname(os.path.abspath(__file__)), IMPORT_FILES)):
+    start_read_ahead(_model_files, imports=True)  # no thread when there is nothing to read

@@ -14,7 +14,6 @@ snapshot), `model.begin` calls `prepare`, which:
 
 import gc
 import os
-import random
 import sys
 
 import numpy as np
@@ -74,7 +73,9 @@ def before_snapshot() -> None:
 def after_restore() -> None:
     """Re-seed what every restored copy would otherwise share, and note the restore for the metrics."""
     global _restored
-    random.seed(os.urandom(32))
+    random = sys.modules.get("random")  # imported after the restore, it seeds itself from os.urandom
+    if random is not None:
+        random.seed(os.urandom(32))
     np.random.seed(np.frombuffer(os.urandom(16), dtype=np.uint32))
     from . import metrics
 
