@@ -96,7 +96,7 @@ def bench(
     warm: Annotated[int, typer.Option(help="Warm requests per variant, after the last cold sample.")] = 100,
     strategies: Annotated[str, typer.Option(help="Load strategies to measure: lazy, prefetch, eager.")] = "lazy,prefetch,eager",
     formats: Annotated[str, typer.Option(help="Artifact formats to measure: onnx, ort (memory-mapped).")] = "onnx,ort",
-    baselines: Annotated[bool, typer.Option("--baselines/--no-baselines", help="Also measure the floor and the typical FastAPI + Mangum function.")] = True,
+    baselines: Annotated[bool, typer.Option("--baselines/--no-baselines", help="Also measure the floor, the typical FastAPI + Mangum function and the naive tutorial handler.")] = True,
     memory: Annotated[str | None, typer.Option(help="Function memory in MB (default 2048); with --function a list such as 1024,2048,4096 to sweep (not with --qualifier: a published version's memory is fixed).")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write every raw sample and the configuration here.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write a PNG: cold-start phases per variant (and against model size).")] = None,
