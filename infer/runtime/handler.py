@@ -32,7 +32,7 @@ def handler(event, context=None):
         request, response = None, events.Response(exc.status, {"error": exc.message}, exc.headers)
     else:
         response = app.dispatch(request)
-    wait_ms = current.take_wait_ms()
+    timings = metrics.load_timings(current, cold_start, current.take_wait_ms())
     metrics.record(
         request_id=getattr(context, "aws_request_id", "") or "",
         path=request.path if request is not None else "",
@@ -40,7 +40,7 @@ def handler(event, context=None):
         model=current.name,
         cold_start=cold_start,
         inference_ms=response.inference_ms,
-        model_load_ms=current.get().load_ms if current.loaded and (cold_start or wait_ms is not None) else None,
-        model_wait_ms=wait_ms,
+        model_load_ms=timings["ModelLoadMs"],
+        model_wait_ms=timings["ModelWaitMs"],
     )
     return source.render(response)

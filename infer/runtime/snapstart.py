@@ -9,7 +9,7 @@ snapshot), `model.begin` calls `prepare`, which:
 4. registers hooks with the runtime's `snapshot_restore_py` (imported here only): before the snapshot, a
    garbage collection; after each restore, Python's `random` and numpy's global generator re-seeded from
    os.urandom (every restored copy would otherwise draw the same numbers), and the restore noted, so the
-   first request after it is reported as a restore (`take_restore`), not as an init cold start.
+   first request after it is reported as a restore (`metrics.take_restore`), not as an init cold start.
 """
 
 import gc
@@ -18,13 +18,11 @@ import sys
 
 import numpy as np
 
-from . import two_phase
+from . import metrics, two_phase
 from .warmup import sample_feeds
 
 INITIALIZATION_TYPE = "AWS_LAMBDA_INITIALIZATION_TYPE"
 SNAP_START = "snap-start"
-
-_restored = False  # a restore happened and no request has been reported as its first yet
 
 
 def active() -> bool:
@@ -72,25 +70,8 @@ def before_snapshot() -> None:
 
 def after_restore() -> None:
     """Re-seed what every restored copy would otherwise share, and note the restore for the metrics."""
-    global _restored
     random = sys.modules.get("random")  # imported after the restore, it seeds itself from os.urandom
     if random is not None:
         random.seed(os.urandom(32))
     np.random.seed(np.frombuffer(os.urandom(16), dtype=np.uint32))
-    from . import metrics
-
-    metrics.take_cold_start()  # the snapshot's init was not this environment's cold start
-    _restored = True
-
-
-def take_restore() -> bool:
-    """True for the first call after a restore (the metrics line of the restore's first request), then False."""
-    global _restored
-    restored, _restored = _restored, False
-    return restored
-
-
-def reset() -> None:
-    """Forget a restore (tests)."""
-    global _restored
-    _restored = False
+    metrics.note_restore()

@@ -317,40 +317,17 @@ def log(message: str) -> None:
 def write_metrics(run: Run, request_id: str, current, cold_start: bool, wait_ms, duration_ms: float) -> dict:
     """One EMF line per event, beside the per-request lines of metrics.py (same namespace and dimension):
     Records, FailedRecords, SessionRuns, BatchInferenceMs, and ColdStart/ModelLoadMs/ModelWaitMs as there."""
-    failed = len(run.failed_owners()) if run.source == "sqs" else len(run.failures)
-    records = len(run.owners) if run.source == "sqs" else len(run.items)
-    names = [("ColdStart", "Count"), ("Records", "Count"), ("FailedRecords", "Count"), ("SessionRuns", "Count"),
-             ("BatchInferenceMs", "Milliseconds"), ("BatchDurationMs", "Milliseconds")]
     try:
         model_name = current.name
     except InferError:  # the manifest cannot be read: the records failed with that reason already
         model_name = ""
-    line = {
-        "message": "batch",
-        "request_id": request_id,
-        "source": run.source,
-        "model": model_name,
-        "cold_start": cold_start,
-        "restore": metrics.take_restore(),
-        "ColdStart": 1 if cold_start else 0,
-        "Records": records,
-        "FailedRecords": failed,
-        "SessionRuns": run.session_runs,
-        "BatchInferenceMs": round(run.inference_ms, 3),
-        "BatchDurationMs": round(duration_ms, 3),
-    }
-    if current.loaded and (cold_start or wait_ms is not None):
-        line["ModelLoadMs"] = round(current.get().load_ms, 3)
-        names.append(("ModelLoadMs", "Milliseconds"))
-    if wait_ms is not None:
-        line["ModelWaitMs"] = round(wait_ms, 3)
-        names.append(("ModelWaitMs", "Milliseconds"))
-    line["_aws"] = {
-        "Timestamp": int(time.time() * 1000),
-        "CloudWatchMetrics": [{"Namespace": metrics.NAMESPACE, "Dimensions": [["model"]],
-                               "Metrics": [{"Name": name, "Unit": unit} for name, unit in names]}],
-    }
-    if os.environ.get(contract.METRICS, "on").strip().lower() not in contract.SWITCH_OFF:
-        sys.stdout.write(json.dumps(line, separators=(",", ":")) + "\n")
-        sys.stdout.flush()
-    return line
+    return metrics.emit({
+        "message": "batch", "request_id": request_id, "source": run.source, "model": model_name,
+        "cold_start": cold_start, "restore": metrics.take_restore(), "ColdStart": 1 if cold_start else 0,
+        "Records": len(run.owners) if run.source == "sqs" else len(run.items),
+        "FailedRecords": len(run.failed_owners()) if run.source == "sqs" else len(run.failures),
+        "SessionRuns": run.session_runs, "BatchInferenceMs": run.inference_ms, "BatchDurationMs": duration_ms,
+        **metrics.load_timings(current, cold_start, wait_ms),
+    }, {"ColdStart": metrics.COUNT, "Records": metrics.COUNT, "FailedRecords": metrics.COUNT,
+        "SessionRuns": metrics.COUNT, "BatchInferenceMs": metrics.MS, "BatchDurationMs": metrics.MS,
+        "ModelLoadMs": metrics.MS, "ModelWaitMs": metrics.MS})

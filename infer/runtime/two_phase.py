@@ -14,14 +14,13 @@ in a few ms), build the prepacked session (eager-.onnx warm speed) on a low-prio
    first session serving and logs one line on stderr.
 """
 
-import json
 import os
 import sys
 import threading
 import time
 from collections.abc import Callable
 
-from . import contract
+from . import contract, metrics
 from .warmup import sample_feeds
 
 LOW_PRIORITY_NICE = 19
@@ -139,17 +138,5 @@ def _log(line: str) -> None:
 
 def _emf(model: str, build_ms: float, runs: int, since_load_ms: float, stream=None) -> None:
     """One EMF line: the swap happened, after how many runs and how long after the load, and the build's time."""
-    if os.environ.get(contract.METRICS, "on").strip().lower() in contract.SWITCH_OFF:
-        return
-    from .metrics import NAMESPACE  # here: metrics may import this package's modules without a cycle
-
-    line = {
-        "message": "prepacked session swapped in", "model": model, "runs_before_swap": runs,
-        "since_load_ms": round(since_load_ms, 3), "PrepackBuildMs": round(build_ms, 3),
-        "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [{
-            "Namespace": NAMESPACE, "Dimensions": [["model"]],
-            "Metrics": [{"Name": "PrepackBuildMs", "Unit": "Milliseconds"}]}]},
-    }
-    out = stream or sys.stdout
-    out.write(json.dumps(line, separators=(",", ":")) + "\n")
-    out.flush()
+    metrics.emit({"message": "prepacked session swapped in", "model": model, "runs_before_swap": runs,
+                  "since_load_ms": since_load_ms, "PrepackBuildMs": build_ms}, {"PrepackBuildMs": metrics.MS}, stream)

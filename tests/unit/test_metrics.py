@@ -31,10 +31,8 @@ def test_infer_metrics_off_silences_the_line(monkeypatch):
 
 
 def test_the_first_line_after_a_snapstart_restore_says_restore(monkeypatch):
-    from infer.runtime import snapstart
-
-    snapstart.reset()
+    metrics.reset_cold_start()
     assert metrics.record("id-4", "/predict", 200, "iris", False, 1.0, None, stream=io.StringIO())["restore"] is False
-    monkeypatch.setattr(snapstart, "_restored", True)  # what the after-restore hook sets
+    metrics.note_restore()  # what the after-restore hook calls
     lines = [metrics.record(f"id-{n}", "/predict", 200, "iris", False, 1.0, None, stream=io.StringIO()) for n in (5, 6)]
     assert [line["restore"] for line in lines] == [True, False]
