@@ -18,11 +18,13 @@ import json
 import os
 import sys
 import time
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import unquote_plus
 
 from . import batch, contract, metrics, output
 from .errors import BadRequest, InferError
+from .events import json_type
 from .model import holder
 
 READ_THREADS = 8
@@ -55,7 +57,7 @@ class Item:
 def handle(event: dict, context, cold_start: bool) -> dict:
     start = time.perf_counter()
     records = event["Records"]
-    kinds = sorted({str(r.get("eventSource")) if isinstance(r, dict) else json_kind(r) for r in records})
+    kinds = sorted({str(r.get("eventSource")) if isinstance(r, dict) else json_type(r) for r in records})
     if kinds == ["aws:sqs"]:
         source = "sqs"
     elif kinds == ["aws:s3"]:
@@ -112,7 +114,7 @@ class Run:
         self.owners.append(message_id)
         body = record.get("body")
         if not isinstance(body, str):
-            self.fail_owner(message_id, f"its body must be a string; got {json_kind(body)}")
+            self.fail_owner(message_id, f"its body must be a string; got {json_type(body)}")
             return
         notification = s3_notification(body)
         if notification is None:
@@ -197,20 +199,28 @@ class Run:
             else:
                 pending.append(item)
         self.items = pending
+        # An object named twice in one event (overwritten within a batch) is read and predicted once, at its last
+        # mention: the newest version; the earlier mentions share its fate.
+        objects = list({item.result_id: item for item in pending if item.bucket}.values())
         try:
-            self.read_objects(list({item.result_id: item for item in reversed(pending) if item.bucket}.values()))
+            self.read_objects(objects)
         except output.OutputError as exc:  # no boto3
             for item in pending:
                 self.fail(item, str(exc))
             return
+        latest = {id(item) for item in objects}
         jobs, by_id = [], {}
         for item in pending:
-            if item.result_id in self.failures or item.result_id in by_id:
-                continue  # failed to read; or the same object twice in one event: one result
+            if item.result_id in self.failures or (item.bucket and id(item) not in latest):
+                continue  # failed to read; or an earlier mention of an object named again
             try:
                 jobs.append(decode(item, model))
             except InferError as exc:
                 self.fail(item, exc.message)
+                continue
+            except Exception as exc:  # a defect in infer, never the sender's fault: logged whole, this record fails
+                traceback.print_exc(file=sys.stderr)
+                self.fail(item, f"internal error ({type(exc).__name__}); the function's log has the traceback")
                 continue
             by_id[item.result_id] = item
         results, failures, self.inference_ms, self.session_runs = batch.run(jobs, model)
@@ -222,7 +232,7 @@ class Run:
             unwritten = dict.fromkeys(results, str(exc))
         for result_id, reason in unwritten.items():
             self.fail(by_id[result_id], reason)
-        for item in pending:  # an object named twice in one event shares the fate of its first mention
+        for item in pending:  # an object named twice in one event: every mention shares the fate of its last
             if item.result_id in self.failures and item.owner is not None:
                 self.failed_owner_ids.add(item.owner)
 
@@ -301,12 +311,6 @@ def decode(item: Item, model) -> batch.Job:
     if item.key.lower().endswith(".npy"):
         return batch.decode_rows(item.result_id, batch.load_npy(item.body), model, ".npy")
     return batch.decode_rows(item.result_id, batch.load_csv(item.body), model, ".csv")
-
-
-def json_kind(value) -> str:
-    from .events import json_type
-
-    return json_type(value)
 
 
 def log(message: str) -> None:

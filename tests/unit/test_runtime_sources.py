@@ -536,3 +536,34 @@ def test_an_array_object_for_a_model_of_two_inputs_is_refused(use_model, tmp_pat
         batch.decode_rows("k", np.ones((1, 2)), model, ".npy")
     job = batch.decode_body("k", json.dumps({"instances": [{"a": [1, 2], "b": [3, 4]}]}).encode(), model)
     assert batch.run([job], model)[0] == {"k": '{"predictions":[[4.0,6.0]]}'}
+
+
+def test_an_object_overwritten_within_one_event_is_predicted_at_its_newest_version(aws):
+    s3, buckets = aws
+    s3.put_bucket_versioning(Bucket=buckets["input"], VersioningConfiguration={"Status": "Enabled"})
+    old_body, new_body = json.dumps({"instances": [IRIS_ROW]}), json.dumps({"instances": [[6.7, 3.0, 5.2, 2.3]]})
+    records = []
+    for body in (old_body, new_body):
+        version = s3.put_object(Bucket=buckets["input"], Key="in/row.json", Body=body.encode())["VersionId"]
+        (record,) = s3_event(buckets["input"], "in/row.json", len(body))["Records"]
+        record["s3"]["object"]["versionId"] = version
+        records.append(record)
+    assert handler({"Records": records})["objects"] == 2
+    assert objects(s3, buckets["output"]) == {"results/in/row.json.json": function_url_body(new_body, "/predict").encode()}
+
+
+def test_a_defect_while_decoding_fails_that_message_alone(aws, monkeypatch, capfd):
+    s3, buckets = aws
+    real = sources.decode
+
+    def decode(item, model):
+        if item.result_id == "unlucky":
+            raise RuntimeError("a defect")
+        return real(item, model)
+
+    monkeypatch.setattr(sources, "decode", decode)
+    body = json.dumps({"instances": [IRIS_ROW]})
+    assert handler(sqs_event({"good": body, "unlucky": body})) == {"batchItemFailures": [{"itemIdentifier": "unlucky"}]}
+    assert sorted(objects(s3, buckets["output"])) == ["results/good.json"]
+    err = capfd.readouterr().err
+    assert "infer: sqs message unlucky failed: internal error (RuntimeError)" in err and "Traceback" in err
