@@ -103,7 +103,7 @@ class AwsApi:
         try:
             api.client("sqs").list_queues(MaxResults=1)
         except Exception as exc:  # any failure here means the endpoint is not usable: say which and why
-            raise AwsApiError(f"the AWS API at {endpoint_url} does not answer SQS calls: {_one_line(exc)}") from None
+            raise AwsApiError(f"the AWS API at {endpoint_url} does not answer SQS calls: {one_line(exc)}") from None
         return api
 
     def _wait_ready(self) -> str:
@@ -167,5 +167,6 @@ class AwsApi:
             self._log_path = None
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its text with the whitespace folded, else its type."""
     return " ".join(str(exc).split()) or type(exc).__name__

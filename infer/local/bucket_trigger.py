@@ -29,7 +29,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
-from .queue_mapping import ERROR_PAUSE_S, LONG_POLL_S, RECEIVE_MAX, _one_line
+from .aws_api import one_line
+from .queue_mapping import ERROR_PAUSE_S, LONG_POLL_S, RECEIVE_MAX
 
 ATTEMPTS = 3  # Lambda's asynchronous invocation: the first attempt and two retries
 
@@ -160,7 +161,7 @@ class BucketTrigger:
             except Exception as exc:  # the API failed or stopped: say so unless stopping, and poll again
                 if self._stopping.is_set():
                     return
-                self.log(f"bucket {self.source.bucket}: reading its events failed: {_one_line(exc)}; "
+                self.log(f"bucket {self.source.bucket}: reading its events failed: {one_line(exc)}; "
                          f"polling again in {ERROR_PAUSE_S:g} s")
                 self._stopping.wait(ERROR_PAUSE_S)
 
@@ -171,7 +172,7 @@ class BucketTrigger:
             try:
                 self.sqs.delete_message(QueueUrl=self.source.events_url, ReceiptHandle=handle)
             except Exception as exc:  # it reappears and runs again: at least once, as S3 events are
-                self.log(f"bucket {self.source.bucket}: could not delete a handled event ({_one_line(exc)}); "
+                self.log(f"bucket {self.source.bucket}: could not delete a handled event ({one_line(exc)}); "
                          "it may run again")
 
         try:
@@ -209,7 +210,7 @@ class BucketTrigger:
             try:
                 self._attempt(pending)
             except Exception as exc:  # never lose an event to a bug here: keep it, and say so
-                self._keep(pending, None, f"the emulator failed to invoke it: {_one_line(exc)}")
+                self._keep(pending, None, f"the emulator failed to invoke it: {one_line(exc)}")
             finally:
                 with self._changed:
                     self._running -= 1
@@ -250,7 +251,7 @@ class BucketTrigger:
             self.sqs.send_message(QueueUrl=self.source.failures_url, MessageBody=json.dumps(record))
         except Exception as exc:  # the failures queue is out of reach: the log line keeps the event
             return self.log(f"{where}: failed {pending.attempts} attempts ({reason}); the failures queue cannot be "
-                            f"written ({_one_line(exc)}), so here is the event: {json.dumps(event)}")
+                            f"written ({one_line(exc)}), so here is the event: {json.dumps(event)}")
         pending.finished()
         self.log(f"{where}: failed all {pending.attempts} attempts ({reason}); the event is kept in queue "
                  f"{self.source.failures_name}")

@@ -27,6 +27,8 @@ from typing import Any
 
 from infer.runtime.contract import MAX_PAYLOAD_BYTES
 
+from .aws_api import one_line
+
 LONG_POLL_S = 20  # the WaitTimeSeconds of Lambda's pollers, the most SQS allows
 RECEIVE_MAX = 10  # the most messages one ReceiveMessage returns
 DELETE_MAX = 10  # the most entries one DeleteMessageBatch takes
@@ -158,7 +160,7 @@ class QueuePoller:
             except Exception as exc:  # an AWS call failed (the API stopped, a network error): say so, go on
                 if self._stopping.is_set():
                     return
-                self.log(f"queue {self.source.name}: {_one_line(exc)}; polling again in {ERROR_PAUSE_S:g} s")
+                self.log(f"queue {self.source.name}: {one_line(exc)}; polling again in {ERROR_PAUSE_S:g} s")
                 self._stopping.wait(ERROR_PAUSE_S)
 
     def _receive(self, count: int, wait_s: int) -> list[dict]:
@@ -256,7 +258,7 @@ class QueuePoller:
             try:
                 reply = self.sqs.delete_message_batch(QueueUrl=self.source.url, Entries=entries)
             except Exception as exc:  # the API failed: these records stay and reappear
-                problems.append(_one_line(exc))
+                problems.append(one_line(exc))
                 continue
             deleted += len(reply.get("Successful", []))
             problems += [f"{f.get('Code')}: {f.get('Message')}" for f in reply.get("Failed", [])]
@@ -270,7 +272,3 @@ class QueuePoller:
                 self.sqs.change_message_visibility_batch(QueueUrl=self.source.url, Entries=entries[start:start + DELETE_MAX])
             except Exception:  # they reappear after the visibility timeout anyway
                 pass
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__

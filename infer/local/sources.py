@@ -22,7 +22,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from infer.event_sources import DEFAULT_MAX_RECEIVES
+from infer.event_sources import (
+    DEFAULT_INPUT_PREFIX,
+    DEFAULT_MAX_RECEIVES,
+    DEFAULT_OUTPUT_PREFIX,
+    MAX_BATCH_SIZE,
+    MAX_BATCH_SIZE_WITHOUT_WINDOW,
+    MAX_BATCHING_WINDOW_S,
+    MAX_RECEIVES,
+    VISIBILITY_TIMEOUT_FACTOR,
+)
 from infer.runtime import contract
 
 from .aws_api import AwsApi, AwsApiError
@@ -30,8 +39,6 @@ from .bucket_trigger import BucketSource, BucketTrigger
 from .queue_mapping import QueuePoller, QueueSource
 
 DEFAULT_OUTPUT_BUCKET = "infer-results"  # for a queue alone, or a bucket whose input prefix would hold out/
-DEFAULT_INPUT_PREFIX, DEFAULT_OUTPUT_PREFIX = "in/", "out/"  # as `infer deploy --bucket` lays out its bucket
-VISIBILITY_PER_TIMEOUT = 6  # what `infer deploy` (and AWS's guidance) sets: six times the function timeout
 DRAIN_S = 5.0  # on stop, how long a batch or an object being invoked may take to finish
 
 
@@ -70,11 +77,12 @@ class SourceOptions:
              "--queue must be 1-80 letters, digits, hyphens or underscores (a standard queue)"),
             (self.bucket is None or _bucket_name(self.bucket),
              "--bucket must be an S3 bucket name: 3-63 lowercase letters, digits, dots and hyphens"),
-            (1 <= self.batch_size <= 10000, "--batch-size must be from 1 to 10000"),
-            (0 <= self.batching_window_s <= 300, "--batching-window must be from 0 to 300 seconds"),
-            (self.batch_size <= 10 or self.batching_window_s >= 1,
-             "--batch-size over 10 needs --batching-window of at least 1 second, as on Lambda"),
-            (1 <= self.max_receives <= 1000, "--max-receives must be from 1 to 1000"),
+            (1 <= self.batch_size <= MAX_BATCH_SIZE, f"--batch-size must be from 1 to {MAX_BATCH_SIZE}"),
+            (0 <= self.batching_window_s <= MAX_BATCHING_WINDOW_S,
+             f"--batching-window must be from 0 to {MAX_BATCHING_WINDOW_S} seconds"),
+            (self.batch_size <= MAX_BATCH_SIZE_WITHOUT_WINDOW or self.batching_window_s >= 1,
+             f"--batch-size over {MAX_BATCH_SIZE_WITHOUT_WINDOW} needs --batching-window of at least 1 second, as on Lambda"),
+            (1 <= self.max_receives <= MAX_RECEIVES, f"--max-receives must be from 1 to {MAX_RECEIVES}"),
             (self.visibility_timeout_s is None or 0 <= self.visibility_timeout_s <= 43200,
              "--visibility-timeout must be from 0 to 43200 seconds"),
             (self.retry_delay_s >= 0, "--retry-delay must be 0 or more seconds"),
@@ -150,7 +158,7 @@ class EventSources:
         self.queue: QueueSource | None = None
         self.bucket: BucketSource | None = None
         self.visibility_timeout_s = options.visibility_timeout_s if options.visibility_timeout_s is not None \
-            else int(VISIBILITY_PER_TIMEOUT * max(1.0, timeout_s))
+            else int(VISIBILITY_TIMEOUT_FACTOR * max(1.0, timeout_s))
         self.timeout_s = timeout_s
         self.workers = options.max_concurrency or min(2, concurrency)
         self._previous_notifications: dict | None = None
